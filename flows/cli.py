@@ -1,0 +1,128 @@
+"""The `census` command: run the pipeline, run the demo, show status."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+# Before Prefect is imported: no telemetry from this machine, and our modules' logs in the run log.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "sources,warehouse,transforms")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="census", description="Count and classify notable AI model releases.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the pipeline: nightly without --since, a backfill with it")
+    run.add_argument("--source", action="append", dest="sources", metavar="NAME", help="only this source (repeatable)")
+    run.add_argument("--since", type=_date, help="backfill from this day (UTC), inclusive")
+    run.add_argument("--until", type=_date, help="backfill up to this day (UTC), exclusive; default today")
+
+    demo = commands.add_parser("demo", help="run the pipeline on the bundled snapshot over loopback HTTP")
+    demo.add_argument("--db", type=Path, help="warehouse file for the demo (default data/demo.duckdb)")
+
+    status = commands.add_parser("status", help="per source: last success, watermark, raw rows, rejects")
+    status.add_argument("--db", type=Path, help="published warehouse to read (default MODEL_CENSUS_DB)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return command_run(args.sources, args.since, args.until)
+        if args.command == "demo":
+            return command_demo(args.db)
+        return command_status(args.db)
+    except KeyboardInterrupt:
+        print("census: interrupted; what was committed is kept and the next run resumes", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def command_run(sources: list[str] | None, since: date | None, until: date | None) -> int:
+    from pydantic import ValidationError
+
+    from flows import pipeline
+
+    try:
+        from flows.settings import Settings
+
+        Settings()
+        pipeline.validate_request(sources or pipeline.ALL_SOURCES, since, until, today=pipeline.utc_today())
+    except (ValueError, ValidationError) as exc:
+        print(f"census: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if since is None:
+        state = pipeline.nightly(sources=sources or list(pipeline.ALL_SOURCES), return_state=True)
+    else:
+        state = pipeline.backfill(
+            since=since, until=until, sources=sources or list(pipeline.ALL_SOURCES), return_state=True
+        )
+    return _report(state)
+
+
+def command_demo(db: Path | None) -> int:
+    from flows import pipeline
+    from flows.demo import DEMO_DB, DEMO_SINCE, demo_settings
+
+    target = db or DEMO_DB
+    with demo_settings(target) as url:
+        print(f"census: demo snapshot served at {url}; warehouse {target}")
+        state = pipeline.backfill(since=DEMO_SINCE, until=None, sources=list(pipeline.ALL_SOURCES), return_state=True)
+    code = _report(state)
+    if code == EXIT_OK:
+        print(f"census: demo done. Try: census status --db {target}")
+        print(f"        duckdb -readonly {target} \"select * from release_cadence_quarterly\"")
+    return code
+
+
+def command_status(db: Path | None) -> int:
+    from flows.settings import Settings
+    from warehouse.status import StatusUnavailable, read_status
+
+    path = db or Settings().db
+    try:
+        print(read_status(path))
+    except StatusUnavailable as exc:
+        print(f"census: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _report(state: object) -> int:
+    """Exit 0 on success; otherwise one line per failed source (or the one error) and exit 1."""
+    from flows.pipeline import SourcesFailed, failure_line
+
+    if state.is_completed():
+        return EXIT_OK
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, SourcesFailed):
+        for outcome in error.outcomes:
+            print(f"census: {failure_line(outcome)}", file=sys.stderr)
+    else:
+        print(f"census: run failed: {_one_line(error)}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _one_line(error: object) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

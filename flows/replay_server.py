@@ -1,0 +1,119 @@
+"""A loopback HTTP server that replays the bundled demo snapshot in each source's real format.
+
+`census demo` points every source's base URL at it, so the demo exercises the same clients, over
+the same HTTP, as a nightly run against the live services. It binds 127.0.0.1 only.
+
+Static files under the snapshot folder are served as they are (with ETag and Last-Modified, and
+304 for conditional requests, as a CDN would). A source whose API answers depend on the query
+registers a route: a path prefix and a function that turns the request into a response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+DEMO_SNAPSHOT = Path(__file__).resolve().parent.parent / "demo" / "snapshot"
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    base_url: str
+
+
+Route = Callable[[Request], Reply]
+
+
+class ReplayServer:
+    """Serves `root` on an ephemeral loopback port while the `with` block runs."""
+
+    def __init__(self, root: Path = DEMO_SNAPSHOT, routes: dict[str, Route] | None = None) -> None:
+        self.root = root.resolve()
+        self.routes = dict(routes or {})
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "the server is not running"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> ReplayServer:
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="replay-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def reply(self, request: Request) -> Reply:
+        for prefix, route in sorted(self.routes.items(), key=lambda item: -len(item[0])):
+            if request.path.startswith(prefix):
+                return route(request)
+        return self._static(request)
+
+    def _static(self, request: Request) -> Reply:
+        path = (self.root / request.path.lstrip("/")).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return Reply(HTTPStatus.NOT_FOUND, b"not found\n", {"Content-Type": "text/plain"})
+        body = path.read_bytes()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = {
+            "ETag": etag,
+            "Last-Modified": formatdate(path.stat().st_mtime, usegmt=True),
+            "Content-Type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        }
+        if request.headers.get("if-none-match") == etag:
+            return Reply(HTTPStatus.NOT_MODIFIED, b"", headers)
+        return Reply(HTTPStatus.OK, body, headers)
+
+
+def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            parts = urlsplit(self.path)
+            request = Request(
+                path=parts.path,
+                query=parse_qs(parts.query),
+                headers={key.lower(): value for key, value in self.headers.items()},
+                base_url=server.url,
+            )
+            reply = server.reply(request)
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the pipeline's own log says what was fetched."""
+
+    return Handler

@@ -1,0 +1,218 @@
+"""Epoch AI's "Data on AI Models": a zip of CSVs (or one CSV), downloaded and read row by row.
+
+Epoch publishes full snapshots, not deltas, so each run reads the whole file; a conditional GET
+(`If-None-Match` / `If-Modified-Since`) makes an unchanged snapshot cost one request and no parsing.
+Rows are keyed by file and model name, since the same model appears in several of the files
+(all, notable, frontier, large-scale) with different columns, and which files hold it matters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import PurePosixPath
+from typing import IO
+from urllib.parse import urlsplit
+
+import requests
+
+from sources import polite_http
+from sources.records import RawRecord, Rejected, SourceError
+
+DEFAULT_URL = "https://epoch.ai/data/ai_models.zip"
+PRIMARY_KEY = "<file>#<Model>"
+KEY_SEPARATOR = "#"
+
+MODEL_COLUMNS = ("Model", "System")
+"""Names Epoch has used for the model-name column, newest first."""
+DATE_COLUMNS = ("Publication date",)
+"""Names Epoch has used for the publication-date column."""
+
+MAX_CELL_CHARS = 65_536
+"""Epoch's longest real cell (an abstract) is under 8,000 characters; far longer means a broken row."""
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class Download:
+    """The outcome of one fetch: either not modified, or a spooled file to read records from."""
+
+    not_modified: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    bytes_read: int = 0
+    body: IO[bytes] | None = field(default=None, repr=False)
+
+
+def fetch(
+    url: str,
+    *,
+    session: requests.Session,
+    timeout: float = 30.0,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Download:
+    """Download the snapshot to a temporary file, streaming, unless the server says it has not changed.
+
+    The file spools to disk past 16 MB, so the whole zip is never held in memory.
+    """
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    response = polite_http.get(session, url, headers=headers, timeout=timeout, stream=True)
+    with response:
+        if response.status_code == 304:
+            # Not modified: the snapshot we loaded last time is still current.
+            return Download(not_modified=True, etag=etag, last_modified=last_modified)
+        body = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+        size = 0
+        try:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                body.write(chunk)
+                size += len(chunk)
+        except requests.RequestException as exc:
+            body.close()
+            raise SourceError(f"download broke off after {size:,} bytes: {type(exc).__name__}", url=polite_http.redact(url)) from exc
+        body.seek(0)
+        return Download(
+            not_modified=False,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            bytes_read=size,
+            body=body,
+        )
+
+
+def read_records(body: IO[bytes], url: str) -> Iterator[RawRecord | Rejected]:
+    """Every row of every CSV in the download, as a record or a rejection with its reason."""
+    if zipfile.is_zipfile(body):
+        body.seek(0)
+        with zipfile.ZipFile(body) as archive:
+            members = sorted(name for name in archive.namelist() if name.lower().endswith(".csv"))
+            if not members:
+                raise SourceError("the zip holds no CSV file", url=polite_http.redact(url))
+            for member in members:
+                with archive.open(member) as raw:
+                    yield from read_csv(raw, PurePosixPath(member).name)
+        return
+    body.seek(0)
+    if body.read(1) == b"PK":
+        raise SourceError("the zip is truncated or corrupt", url=polite_http.redact(url))
+    body.seek(0)
+    yield from read_csv(body, PurePosixPath(urlsplit(url).path).name or "epoch.csv")
+
+
+def read_csv(raw: IO[bytes], file_name: str) -> Iterator[RawRecord | Rejected]:
+    """Rows of one CSV as JSON objects keyed by the header, exactly the cells received.
+
+    Columns are never taken by position: Epoch renames and reorders them between releases, so the
+    payload keeps the header's names and staging maps them with aliases.
+    """
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    lines = _RecordLines(text)
+    reader = csv.reader(lines, strict=False)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    model_column = _first_present(header, MODEL_COLUMNS)
+    date_column = _first_present(header, DATE_COLUMNS)
+    if model_column is None:
+        raise SourceError(f"{file_name} has no model-name column (looked for {', '.join(MODEL_COLUMNS)})", url=file_name)
+    seen: set[str] = set()
+    while True:
+        lines.start_record()
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Rejected(None, lines.record_text(), f"{file_name}: unreadable CSV record ({exc})")
+            continue
+        raw_text = lines.record_text()
+        if not any(cells):
+            continue
+        reason = _problem(cells, header, raw_text, lines.at_eof(), date_column, model_column)
+        model = cells[header.index(model_column)].strip() if len(cells) == len(header) else None
+        key = f"{file_name}{KEY_SEPARATOR}{model}" if model else None
+        if reason is None and model in seen:
+            reason = f"duplicate {model_column} {model!r}; the first row is kept"
+        if reason:
+            yield Rejected(key, raw_text, f"{file_name}: {reason}")
+            continue
+        seen.add(model)
+        yield RawRecord(key, json.dumps(dict(zip(header, cells)), ensure_ascii=False))
+
+
+def _problem(
+    cells: list[str],
+    header: list[str],
+    raw_text: str,
+    at_eof: bool,
+    date_column: str | None,
+    model_column: str,
+) -> str | None:
+    """Why a parsed row cannot be used, or None when it can."""
+    if len(cells) != len(header):
+        truncated = " (the file ends inside this record: truncated download?)" if at_eof else ""
+        return f"{len(cells)} cells where the header has {len(header)}{truncated}"
+    if _has_invalid_utf8(raw_text):
+        return "invalid UTF-8"
+    row = dict(zip(header, cells))
+    if not row[model_column].strip():
+        return f"empty {model_column}"
+    if (longest := max((len(cell) for cell in cells), default=0)) > MAX_CELL_CHARS:
+        return f"a cell of {longest:,} characters (limit {MAX_CELL_CHARS:,})"
+    if date_column and (value := row[date_column].strip()):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return f"unparseable {date_column} {value[:40]!r} (expected YYYY-MM-DD)"
+    return None
+
+
+def _first_present(header: list[str], names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if name in header), None)
+
+
+def _has_invalid_utf8(text: str) -> bool:
+    """Bytes that were not UTF-8 survive decoding as lone surrogates (errors='surrogateescape')."""
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+class _RecordLines:
+    """Feeds lines to `csv.reader` and remembers those of the current record, for rejects' raw text."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self._lines: list[str] = []
+        self._eof = False
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._text.readline()
+        if not line:
+            self._eof = True
+            raise StopIteration
+        self._lines.append(line)
+        return line
+
+    def start_record(self) -> None:
+        self._lines = []
+
+    def record_text(self) -> str:
+        return "".join(self._lines)
+
+    def at_eof(self) -> bool:
+        """Whether the last record ran to the end of the file without its line ending."""
+        return self._eof or bool(self._lines and not self._lines[-1].endswith("\n"))

@@ -1,0 +1,57 @@
+"""Test isolation: a private Prefect home and API, no developer settings, one Prefect server per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports Prefect or huggingface_hub: nothing of the developer's set-up leaks in.
+_HOME = Path(tempfile.mkdtemp(prefix="census-tests-"))
+for _name in list(os.environ):
+    if _name.startswith(("MODEL_CENSUS_", "PREFECT_")) or _name in {"HF_TOKEN", "HF_ENDPOINT"}:
+        del os.environ[_name]
+os.environ.update(
+    {
+        "PREFECT_HOME": str(_HOME / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms",
+        "DO_NOT_TRACK": "1",
+        "HF_HOME": str(_HOME / "hf"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+)
+
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One temporary Prefect server for the whole session: starting one costs 12 to 14 seconds."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def fresh_db(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A new, migrated work database per test."""
+    from warehouse.connection import open_work_db
+
+    con = open_work_db(tmp_path / "census.work.duckdb")
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def census_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings pointing the warehouse into the test's folder; returns the published file's path."""
+    db = tmp_path / "census.duckdb"
+    monkeypatch.setenv("MODEL_CENSUS_DB", str(db))
+    monkeypatch.setenv("MODEL_CENSUS_LOCK_WAIT_SECONDS", "5")
+    return db

@@ -1,0 +1,1 @@
+"""Transforms: staging, matching and labels, rebuilt from raw on every run."""

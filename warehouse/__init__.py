@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: connections, migrations, raw landing, run bookkeeping and publishing."""

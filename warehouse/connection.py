@@ -1,0 +1,70 @@
+"""Opening the warehouse: one UTC connection, migrations applied, and one writer at a time."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from warehouse.migrations import apply_migrations
+
+
+class WarehouseBusy(RuntimeError):
+    """Another run holds the writer lock for longer than this run was willing to wait."""
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection whose date parts are UTC whatever the machine's zone."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def open_work_db(path: Path) -> duckdb.DuckDBPyConnection:
+    """The pipeline's private database, created if missing and upgraded in place if older."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(path)
+    apply_migrations(con)
+    return con
+
+
+@contextmanager
+def writer_lock(work_db: Path, *, wait_seconds: float, poll_seconds: float = 1.0) -> Iterator[None]:
+    """Serialize writers: a second run waits up to `wait_seconds`, then fails saying who holds the lock.
+
+    An OS file lock rather than DuckDB's own, so the waiting run can wait instead of failing at
+    once, and the lock dies with its process (a killed run never leaves a stale lock behind).
+    """
+    lock_path = work_db.with_name(work_db.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+")
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise WarehouseBusy(
+                        f"another census run ({holder}) is writing {work_db}; waited {wait_seconds:.0f}s. "
+                        "Try again when it has finished, or raise MODEL_CENSUS_LOCK_WAIT_SECONDS."
+                    ) from None
+                time.sleep(poll_seconds)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()

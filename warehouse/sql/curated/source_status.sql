@@ -1,0 +1,42 @@
+-- one row per source that has ever run: what `census status` shows
+with raw_counts as (
+    select 'epoch' as source, count(distinct source_key) as raw_records, count(*) as raw_versions
+    from raw_epoch__models
+),
+
+reject_counts as (
+    select source, count(*) as rejected_records
+    from rejects
+    group by source
+),
+
+last_runs as (
+    select
+        source,
+        max(finished_at) filter (where status = 'success') as last_success_at,
+        arg_max(status, started_at) as last_status,
+        arg_max(started_at, started_at) as last_started_at,
+        arg_max(error, started_at) as last_error
+    from ingestion_runs
+    group by source
+),
+
+final as (
+    select
+        last_runs.source,
+        last_runs.last_success_at,
+        ingestion_state.watermark,
+        coalesce(raw_counts.raw_records, 0) as raw_records,
+        coalesce(raw_counts.raw_versions, 0) as raw_versions,
+        coalesce(reject_counts.rejected_records, 0) as rejected_records,
+        last_runs.last_status,
+        last_runs.last_started_at,
+        last_runs.last_error
+    from last_runs
+    left join raw_counts on raw_counts.source = last_runs.source
+    left join reject_counts on reject_counts.source = last_runs.source
+    left join ingestion_state on ingestion_state.source = last_runs.source
+)
+
+select * from final
+order by source
