@@ -104,7 +104,7 @@ def read_records(body: IO[bytes], url: str) -> Iterator[RawRecord | Rejected]:
                     yield from read_csv(raw, PurePosixPath(member).name)
         return
     body.seek(0)
-    if body.read(1) == b"PK":
+    if body.read(2) == b"PK":
         raise SourceError("the zip is truncated or corrupt", url=polite_http.redact(url))
     body.seek(0)
     yield from read_csv(body, PurePosixPath(urlsplit(url).path).name or "epoch.csv")
