@@ -111,7 +111,7 @@ def rebuild_curated(settings: Settings) -> None:
     logger = get_run_logger()
     con = open_work_db(settings.work_db)
     try:
-        for built in rebuild(con):
+        for built in rebuild(con, settings.release_inputs()):
             logger.info("built %s %s: %s rows", built.layer, built.name, f"{built.rows:,}")
     finally:
         con.close()

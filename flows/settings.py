@@ -13,9 +13,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-SOURCE_NAMES: tuple[str, ...] = ("epoch", "huggingface", "arxiv", "paperswithcode")
-"""Every source the pipeline knows, in the order a nightly run ingests them."""
-
+from transforms.build_releases import ReleaseInputs
+from transforms.releases import ReleaseOptions
 
 class Settings(BaseSettings):
     """Every knob of model-census; each one is documented in the README's settings table."""
@@ -56,6 +55,9 @@ class Settings(BaseSettings):
     pwc_lookback_days: int = Field(30, ge=1, description="First-run look-back of Papers With Code, in days.")
     notable_min_likes: int = Field(100, ge=0, description="Hub likes that make a family notable.")
     include_merges: bool = Field(False, description="Count model merges as releases.")
+    overrides_csv: Path | None = Field(
+        None, description="Analysts' overrides CSV (label, merge, split); the packaged, empty one when unset."
+    )
     http_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request.")
     lock_wait_seconds: float = Field(
         600.0, ge=0, description="How long a run waits for another run to finish writing before it gives up."
@@ -73,6 +75,13 @@ class Settings(BaseSettings):
     def work_db(self) -> Path:
         """The pipeline's private database: raw tables and state live here, analysts never open it."""
         return self.db.with_name(self.db.stem + ".work" + self.db.suffix)
+
+    def release_inputs(self) -> ReleaseInputs:
+        """What the release rules take from the settings."""
+        return ReleaseInputs(
+            options=ReleaseOptions(notable_min_likes=self.notable_min_likes, include_merges=self.include_merges),
+            overrides_path=self.overrides_csv,
+        )
 
     def token_value(self) -> str | None:
         """The Hub token for the client call that needs it, and nowhere else."""

@@ -7,14 +7,18 @@ the same raw tables give identical tables, and a bug fix reaches history without
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
-
 import duckdb
 
+from transforms.build_releases import ReleaseInputs, build_release_tables
+from warehouse.sql_files import read_sql
+
 STAGING: tuple[str, ...] = ("stg_epoch__models",)
-CURATED: tuple[str, ...] = ("releases", "source_status")
+CURATED: tuple[str, ...] = ("source_status",)
 VIEWS: tuple[str, ...] = ("release_cadence_quarterly",)
-"""Models of each layer, in the order they must be built; each is `warehouse/sql/<layer>/<name>.sql`."""
+"""Models of each layer, in the order they must be built; each is `warehouse/sql/<layer>/<name>.sql`.
+
+The release tables (`releases`, `release_members`, ...) are built between staging and the other
+curated models by `transforms.build_releases`, since matching and labelling are Python."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,7 @@ class Built:
     rows: int
 
 
-def model_sql(layer: str, name: str) -> str:
-    """The select statement of one model, read from the package's SQL folder."""
-    return resources.files("warehouse").joinpath(f"sql/{layer}/{name}.sql").read_text(encoding="utf-8")
-
-
-def rebuild(con: duckdb.DuckDBPyConnection) -> list[Built]:
+def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInputs()) -> list[Built]:
     """Replace every staging and curated table and every view, in one transaction.
 
     Returns row counts per model for the run's log. A failure leaves the previous build in place.
@@ -37,10 +36,14 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> list[Built]:
     built = []
     con.execute("begin transaction")
     try:
-        for layer, names in (("staging", STAGING), ("curated", CURATED)):
-            for name in names:
-                con.execute(f"create or replace table {name} as {model_sql(layer, name)}")
-                built.append(Built(layer, name, con.execute(f"select count(*) from {name}").fetchone()[0]))
+        for name in STAGING:
+            built.append(_build_table(con, "staging", name))
+        release_build = build_release_tables(con, inputs)
+        built.append(Built("curated", "releases", len(release_build.releases)))
+        built.append(Built("curated", "release_members", len(release_build.members)))
+        built.append(Built("curated", "release_exclusions", len(release_build.exclusions)))
+        for name in CURATED:
+            built.append(_build_table(con, "curated", name))
         for name in VIEWS:
             create_view(con, name)
             built.append(Built("views", name, con.execute(f"select count(*) from {name}").fetchone()[0]))
@@ -51,5 +54,10 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> list[Built]:
     return built
 
 
+def _build_table(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> Built:
+    con.execute(f"create or replace table {name} as {read_sql(layer, name)}")
+    return Built(layer, name, con.execute(f"select count(*) from {name}").fetchone()[0])
+
+
 def create_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute(f"create or replace view {name} as {model_sql('views', name)}")
+    con.execute(f"create or replace view {name} as {read_sql('views', name)}")

@@ -1,0 +1,105 @@
+"""Model names to family keys: what stays when sizes, variants and formats are taken away.
+
+`Llama-2-13b-chat-hf` and `Llama 2-70B` are both the family `llama 2`, while `Code Llama-7B` is
+`code llama`, `Claude 3.5 Sonnet` is not `Claude 3 Opus`, and `Phi-2` is not `Phi-3`: versions and
+distinguishing words are kept, only size, tuning-variant and file-format tokens are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+SIZE_TOKEN = re.compile(
+    r"^(?:"
+    r"\d+(?:\.\d+)?[kmbt]"  # 7b, 1.5b, 350m, 1t
+    r"|\d+x\d+(?:\.\d+)?[bm]"  # 8x7b
+    r"|a\d+(?:\.\d+)?b"  # a22b: active parameters of a mixture of experts
+    r"|e\d+b"  # e4b: effective parameters
+    r"|\d+k"  # 32k, 128k: context length
+    r")$"
+)
+VARIANT_WORDS = frozenset(
+    {
+        "base", "chat", "instruct", "instruction", "it", "hf", "sft", "dpo", "rlhf", "rl", "pretrained", "pt",
+        "original", "preview", "hf_format", "release", "final", "model",
+        # a first version says nothing more than no version: `Mixtral-8x7B-v0.1` is `Mixtral 8x7B`
+        "v0.1", "v1", "v1.0",
+        # size words used in place of parameter counts
+        "mini", "small", "medium", "large", "tiny", "nano", "micro", "xl", "xxl", "xs", "lite",
+    }
+)
+FORMAT_WORDS = frozenset(
+    {
+        "gguf", "ggml", "gptq", "awq", "exl2", "mlx", "onnx", "fp16", "bf16", "fp8", "fp32", "int4", "int8",
+        "4bit", "8bit", "q4", "q8", "q4_k_m", "q5_k_m", "q8_0", "bnb", "nf4", "quantized", "safetensors",
+    }
+)
+CONVERSION_MARKERS = re.compile(
+    r"(?:^|[-_.\s])(gguf|ggml|gptq|awq|exl2|mlx|onnx|\d+bit|bnb|nf4|q[2-8]_k(?:_[sml])?|q[48]_0|int[48]|fp8)(?:$|[-_.\s])",
+    re.IGNORECASE,
+)
+CONVERSION_LIBRARIES = frozenset({"gguf", "mlx", "onnx", "ctranslate2", "openvino", "coreml", "tflite", "exl2"})
+_PARENTHESES = re.compile(r"\([^)]*\)")
+_SEPARATORS = re.compile(r"[\s\-_/:,]+")
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")
+_VERSION_PREFIX = re.compile(r"^v(?=\d)")
+
+
+def family_tokens(name: str, org_words: frozenset[str] = frozenset()) -> list[str]:
+    """Lower-case tokens of a name with sizes, variants and formats removed; parenthesised notes dropped.
+
+    Leading words of the organization's own name go too (`Meta-Llama-3` is `llama 3`), so that a
+    Hub repo and Epoch's row for the same model meet.
+    """
+    text = _PARENTHESES.sub(" ", name.split("/")[-1].lower())
+    tokens: list[str] = []
+    for raw in _SEPARATORS.split(text):
+        if _is_dropped(raw.strip(".")):
+            continue
+        for token in _LETTER_DIGIT.sub(" ", _VERSION_PREFIX.sub("", raw.strip("."))).split():
+            token = token.strip(".")
+            if token and not _is_dropped(token):
+                tokens.append(token)
+    while len(tokens) > 1 and tokens[0] in org_words:
+        tokens.pop(0)
+    return tokens
+
+
+def _is_dropped(token: str) -> bool:
+    return bool(SIZE_TOKEN.match(token)) or token in VARIANT_WORDS or token in FORMAT_WORDS
+
+
+def family_key(name: str, org_words: frozenset[str] = frozenset()) -> str:
+    """The family a model name belongs to, for grouping variants: `Llama-2-13b-chat-hf` → `llama 2`."""
+    return " ".join(family_tokens(name, org_words)) or name.strip().lower()
+
+
+def display_family(name: str) -> str:
+    """The family as people write it, keeping the original spelling: `Llama 2-70B` → `Llama 2`."""
+    text = _PARENTHESES.sub(" ", name.split("/")[-1]).strip()
+    pieces = re.split(r"([\s\-_]+)", text)
+    kept: list[str] = []
+    for index in range(0, len(pieces), 2):
+        word = pieces[index]
+        if not word or _is_dropped(word.lower().strip(".")):
+            continue
+        if kept:
+            kept.append(pieces[index - 1])
+        kept.append(word)
+    return "".join(kept).strip() or name.strip()
+
+
+def is_conversion(repo_id: str, tags: list[str], library_name: str | None) -> str | None:
+    """Why a Hub repo is a converted or quantized re-upload, or None when it is not one."""
+    if any(tag.startswith("base_model:quantized:") for tag in tags):
+        return "quantized re-upload (base_model:quantized relation)"
+    if library_name and library_name.lower() in CONVERSION_LIBRARIES:
+        return f"{library_name} conversion"
+    lowered_tags = {tag.lower() for tag in tags}
+    for marker in ("gguf", "gptq", "awq", "exl2", "mlx"):
+        if marker in lowered_tags:
+            return f"{marker.upper()} conversion (tag {marker})"
+    match = CONVERSION_MARKERS.search(repo_id.split("/")[-1])
+    if match:
+        return f"{match.group(1).upper()} conversion (name)"
+    return None

@@ -1,0 +1,412 @@
+"""From source records to releases: exclude re-uploads, merge what is one release, label each.
+
+Two records are one release when they share an identifier (a Hub repo, an arXiv paper that is not
+just cited) or when the same organization published them under one family name within 14 days
+(`Llama-2-7b-hf`, `Llama-2-13b-chat-hf`, Epoch's `Llama 2-70B`). Everything here is a pure
+function of its inputs, sorted before use, so two rebuilds give identical releases and ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from transforms.family import display_family, family_key, is_conversion
+from transforms.labels import (
+    MODALITIES,
+    QUALITY_TIERS,
+    ComputeFrontier,
+    label_modality,
+    label_org_type,
+    label_quality_tier,
+    prominence,
+)
+from transforms.organizations import ORG_TYPES, Organization, Registry
+
+SOURCE_ORDER = {"epoch": 0, "huggingface": 1, "arxiv": 2, "paperswithcode": 3}
+ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
+OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
+
+
+@dataclass
+class Member:
+    """One source record that may belong to a release (columns of `int_members_*`)."""
+
+    member_key: str
+    source: str
+    source_key: str
+    name: str
+    organization: str | None = None
+    hf_author: str | None = None
+    released_on: date | None = None
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    arxiv_ids: list[str] = field(default_factory=list)
+    linked_hf_repos: list[str] = field(default_factory=list)
+    base_names: list[str] = field(default_factory=list)
+    base_relation: str | None = None
+    domain: str | None = None
+    task: str | None = None
+    pipeline_tag: str | None = None
+    tags: list[str] = field(default_factory=list)
+    library_name: str | None = None
+    parameters: int | None = None
+    training_compute_flop: float | None = None
+    is_epoch_frontier: bool = False
+    in_epoch_notable: bool = False
+    org_categorization: str | None = None
+    is_open_weights: bool = False
+    model_accessibility: str | None = None
+    likes: int | None = None
+    evidence: list[str] = field(default_factory=list)
+    can_stand_alone: bool = True
+
+
+@dataclass(frozen=True)
+class Override:
+    """An analyst's correction, applied after the rules: `label`, `merge` or `split`."""
+
+    action: str
+    member_key: str
+    field: str = ""
+    value: str = ""
+    other_member_key: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    notable_min_likes: int = 100
+    include_merges: bool = False
+    family_window_days: int = 14
+    max_hub_authors_per_paper: int = 2
+    """An arXiv id tagged by repos of more authors than this is a citation, not the repo's own paper."""
+
+
+@dataclass
+class ReleaseBuild:
+    releases: list[dict[str, object]]
+    members: list[dict[str, object]]
+    exclusions: list[dict[str, object]]
+    notes: list[str]
+
+
+def exclusion_reason(member: Member, options: ReleaseOptions) -> str | None:
+    """Why a record can never be (or be part of) a release, or None."""
+    if member.source != "huggingface":
+        return None
+    conversion = is_conversion(member.source_key, member.tags, member.library_name)
+    if conversion:
+        return conversion
+    if member.base_relation == "quantized":
+        return "quantized re-upload (base_model:quantized relation)"
+    if member.base_relation == "merge" and not options.include_merges:
+        return "model merge (MODEL_CENSUS_INCLUDE_MERGES is off)"
+    if member.base_relation == "adapter" and (member.likes or 0) < options.notable_min_likes:
+        return f"adapter-only repo with {member.likes or 0} likes (< {options.notable_min_likes})"
+    return None
+
+
+def build_releases(
+    members: Iterable[Member],
+    registry: Registry,
+    overrides: Sequence[Override] = (),
+    options: ReleaseOptions = ReleaseOptions(),
+) -> ReleaseBuild:
+    """Releases, their members and the excluded records, from every candidate member."""
+    notes: list[str] = []
+    kept: list[Member] = []
+    exclusions = []
+    for member in sorted(members, key=lambda m: m.member_key):
+        reason = exclusion_reason(member, options)
+        if reason:
+            exclusions.append({"member_key": member.member_key, "source": member.source,
+                               "source_key": member.source_key, "reason": reason})
+        else:
+            kept.append(member)
+    by_key = {member.member_key: member for member in kept}
+    orgs = {member.member_key: _organization_of(member, registry) for member in kept}
+
+    groups = _UnionFind(by_key)
+    split = {o.member_key for o in overrides if o.action == "split"}
+    claimed_arxiv = _link_identifiers(kept, by_key, groups, split, options)
+    _link_families(kept, orgs, groups, split, options)
+    for override in overrides:
+        if override.action == "merge":
+            if override.member_key in by_key and override.other_member_key in by_key:
+                groups.union(override.member_key, override.other_member_key)
+            else:
+                notes.append(f"merge override skipped: {override.member_key} or {override.other_member_key} unknown")
+
+    clusters: dict[str, list[Member]] = defaultdict(list)
+    for member in kept:
+        clusters[groups.find(member.member_key)].append(member)
+    frontier = ComputeFrontier(
+        [(m.released_on, m.training_compute_flop) for m in kept if m.released_on and m.training_compute_flop]
+    )
+
+    releases: list[dict[str, object]] = []
+    member_rows: list[dict[str, object]] = []
+    release_of: dict[str, dict[str, object]] = {}
+    for cluster in clusters.values():
+        if not any(m.can_stand_alone for m in cluster):
+            continue
+        ordered = sorted(cluster, key=_priority)
+        release = _assemble(ordered, registry, claimed_arxiv, frontier, options)
+        releases.append(release)
+        for member in ordered:
+            release_of[member.member_key.lower()] = release
+            member_rows.append(
+                {
+                    "release_id": release["release_id"], "member_key": member.member_key, "source": member.source,
+                    "source_key": member.source_key,
+                    "role": "main" if member is ordered[0] else ROLE_BY_SOURCE.get(member.source, "variant"),
+                    "name": member.name, "released_on": member.released_on,
+                }
+            )
+    for release in releases:
+        _set_lineage(release, release_of)
+    _apply_label_overrides(overrides, release_of, notes)
+    for release in releases:
+        release["label_reasons"] = json.dumps(release["label_reasons"], sort_keys=True)
+        release.pop("_members")
+    releases.sort(key=lambda r: r["release_id"])
+    member_rows.sort(key=lambda r: (r["release_id"], r["member_key"]))
+    return ReleaseBuild(releases, member_rows, exclusions, notes)
+
+
+def _organization_of(member: Member, registry: Registry) -> tuple[str | None, Organization | None]:
+    """(grouping key, registry entry): who published it, as one key whatever the source calls it."""
+    org = registry.first_known(member.organization) or registry.by_hub_namespace(member.hf_author)
+    if org:
+        return org.org_id, org
+    if member.organization:
+        return "epoch:" + member.organization.split(",")[0].strip().lower(), None
+    if member.hf_author:
+        return "hub:" + member.hf_author.lower(), None
+    return None, None
+
+
+def _link_identifiers(
+    kept: list[Member], by_key: dict[str, Member], groups: _UnionFind, split: set[str], options: ReleaseOptions
+) -> dict[str, str]:
+    """Union records sharing an arXiv paper or naming a Hub repo; returns arXiv id → a claiming member."""
+    hub_authors: dict[str, set[str]] = defaultdict(set)
+    for member in kept:
+        if member.source == "huggingface":
+            for arxiv_id in member.arxiv_ids:
+                hub_authors[arxiv_id].add((member.hf_author or "").lower())
+    claimants: dict[str, list[str]] = defaultdict(list)
+    for member in kept:
+        if member.member_key in split:
+            continue
+        for arxiv_id in member.arxiv_ids:
+            if member.source == "huggingface" and (
+                member.base_names or len(hub_authors[arxiv_id]) > options.max_hub_authors_per_paper
+            ):
+                continue  # a derivative's or a much-cited paper: cited, not this repo's own
+            claimants[arxiv_id].append(member.member_key)
+        for repo in member.linked_hf_repos:
+            target = "hf:" + repo
+            if target in by_key and target not in split:
+                groups.union(member.member_key, target)
+    arxiv_members = {m.source_key: m.member_key for m in kept if m.source == "arxiv"}
+    claimed = {}
+    for arxiv_id, keys in sorted(claimants.items()):
+        if arxiv_id in arxiv_members and arxiv_members[arxiv_id] not in split:
+            keys = keys + [arxiv_members[arxiv_id]]
+        for key in keys[1:]:
+            groups.union(keys[0], key)
+        claimed[arxiv_id] = keys[0]
+    return claimed
+
+
+def _link_families(
+    kept: list[Member],
+    orgs: dict[str, tuple[str | None, Organization | None]],
+    groups: _UnionFind,
+    split: set[str],
+    options: ReleaseOptions,
+) -> None:
+    """Union variants: same organization, same family, published within the window of the first."""
+    families: dict[tuple[str, str], list[Member]] = defaultdict(list)
+    for member in kept:
+        org_key, org = orgs[member.member_key]
+        if org_key is None or member.released_on is None or member.member_key in split:
+            continue
+        if member.source not in ("epoch", "huggingface"):
+            continue
+        words = org.words if org else frozenset()
+        families[(org_key, family_key(member.name, words))].append(member)
+    for family_members in families.values():
+        family_members.sort(key=lambda m: (m.released_on, m.member_key))
+        start = family_members[0]
+        for member in family_members[1:]:
+            if (member.released_on - start.released_on).days <= options.family_window_days:
+                groups.union(start.member_key, member.member_key)
+            else:
+                start = member
+
+
+def _priority(member: Member) -> tuple:
+    """Which member names the release: Epoch's notable row, then Epoch, then the most-liked repo."""
+    return (
+        not member.in_epoch_notable,
+        SOURCE_ORDER.get(member.source, 9),
+        -(member.likes or 0),
+        member.released_on or date.max,
+        member.member_key,
+    )
+
+
+def _assemble(
+    ordered: list[Member],
+    registry: Registry,
+    claimed_arxiv: dict[str, str],
+    frontier: ComputeFrontier,
+    options: ReleaseOptions,
+) -> dict[str, object]:
+    main = ordered[0]
+    keys = {m.member_key for m in ordered}
+    org_type, org_reason, known_org = label_org_type(ordered, registry)
+    modality, modality_reason = label_modality(ordered)
+    released_on = min((m.released_on for m in ordered if m.released_on), default=None)
+    tier, tier_reason = label_quality_tier(ordered, known_org, frontier.at(released_on) if released_on else None)
+    likes = sum(m.likes or 0 for m in ordered)
+    notable, notable_reason = _notability(ordered, tier, likes, options)
+    evidence = sorted({kind for m in ordered for kind in m.evidence})
+    family = _family_name(ordered, known_org)
+    distinct_names = {m.name for m in ordered if m.source in ("epoch", "huggingface")}
+    organization = known_org.name if known_org else (main.organization or main.hf_author)
+    return {
+        "release_id": hashlib.md5(_identity(ordered).encode("utf-8")).hexdigest()[:16],
+        "name": family if len(distinct_names) > 1 else main.name,
+        "family": family,
+        "organization": organization,
+        "org_type": org_type,
+        "modality": modality,
+        "released_on": released_on,
+        "quality_tier": tier,
+        "base_release_id": None,
+        "base_model": None,
+        "lineage_relation": None,
+        "parameters": max((m.parameters for m in ordered if m.parameters), default=None),
+        "is_notable": notable,
+        "notability_reason": notable_reason,
+        "has_evaluation": bool(evidence),
+        "evaluation_evidence": evidence,
+        "is_open_weights": any(m.is_open_weights for m in ordered),
+        "prominence": round(prominence(any(m.in_epoch_notable for m in ordered), tier, likes), 4),
+        "hub_likes": likes,
+        "training_compute_flop": max((m.training_compute_flop for m in ordered if m.training_compute_flop), default=None),
+        "epoch_published_on": min((m.released_on for m in ordered if m.source == "epoch" and m.released_on), default=None),
+        "hf_created_on": min((m.released_on for m in ordered if m.source == "huggingface" and m.released_on), default=None),
+        "arxiv_published_on": min((m.released_on for m in ordered if m.source == "arxiv" and m.released_on), default=None),
+        "hf_repo_ids": sorted(m.source_key for m in ordered if m.source == "huggingface"),
+        "arxiv_ids": sorted(arxiv_id for arxiv_id, key in claimed_arxiv.items() if key in keys),
+        "epoch_names": sorted(m.source_key for m in ordered if m.source == "epoch"),
+        "pwc_ids": sorted(m.source_key for m in ordered if m.source == "paperswithcode"),
+        "sources": sorted({m.source for m in ordered}, key=lambda s: SOURCE_ORDER.get(s, 9)),
+        "label_reasons": {
+            "org_type": org_reason,
+            "modality": modality_reason,
+            "quality_tier": tier_reason,
+            "is_notable": notable_reason,
+            "has_evaluation": ", ".join(evidence) if evidence else "no model-index, evalResults, Papers With Code results or Epoch benchmark data",
+        },
+        "first_seen_at": min((m.first_seen_at for m in ordered if m.first_seen_at), default=None),
+        "updated_at": max((m.last_seen_at for m in ordered if m.last_seen_at), default=None),
+        "_members": ordered,
+    }
+
+
+def _family_name(ordered: list[Member], known_org: Organization | None) -> str:
+    """The family most of the release's models are named after (Phi-3's report also covers Phi-3.5)."""
+    # Epoch's names are written by people; a repo's only when Epoch has no row
+    named = [m for m in ordered if m.source == "epoch"] or [m for m in ordered if m.source == "huggingface"] or ordered[:1]
+    words = known_org.words if known_org else frozenset()
+    keys = [family_key(m.name, words) for m in named]
+    most_common = max(sorted(set(keys)), key=keys.count)
+    earliest = min(
+        (m for m, key in zip(named, keys) if key == most_common),
+        key=lambda m: (m.released_on or date.max, m.member_key),
+    )
+    return display_family(earliest.name)
+
+
+def _identity(ordered: list[Member]) -> str:
+    """What a release's id is derived from: its first Epoch row, else its first repo, else its paper."""
+    for source in ("epoch", "huggingface", "arxiv"):
+        keys = sorted(m.member_key for m in ordered if m.source == source)
+        if keys:
+            return keys[0]
+    return ordered[0].member_key
+
+
+def _notability(ordered: list[Member], tier: str, likes: int, options: ReleaseOptions) -> tuple[bool, str | None]:
+    if any(m.in_epoch_notable for m in ordered):
+        return True, "in Epoch AI's notable models"
+    if tier in ("frontier", "near_frontier"):
+        return True, f"quality tier {tier}"
+    if likes >= options.notable_min_likes:
+        return True, f"{likes:,} Hub likes across the family (>= {options.notable_min_likes})"
+    return False, None
+
+
+def _set_lineage(release: dict[str, object], release_of: dict[str, dict[str, object]]) -> None:
+    """Point a release at its parent: the release holding the Hub base repo or Epoch base model."""
+    for member in release["_members"]:
+        for base in member.base_names:
+            base = base.strip()
+            key = ("hf:" if member.source == "huggingface" else "epoch:") + base
+            parent = release_of.get(key.lower())
+            if parent is release:
+                continue
+            release["base_release_id"] = parent["release_id"] if parent else None
+            release["base_model"] = parent["name"] if parent else base
+            release["lineage_relation"] = member.base_relation if member.base_relation != "quantized" else None
+            release["label_reasons"]["lineage"] = (
+                f"{member.source} {member.source_key} names {base} as its base"
+                + ("" if parent else " (not a release in the warehouse)")
+            )
+            return
+
+
+def _apply_label_overrides(
+    overrides: Sequence[Override], release_of: dict[str, dict[str, object]], notes: list[str]
+) -> None:
+    for override in overrides:
+        if override.action != "label":
+            continue
+        release = release_of.get(override.member_key.lower())
+        allowed = OVERRIDABLE_LABELS.get(override.field)
+        if release is None or allowed is None or override.value not in allowed:
+            notes.append(f"label override skipped: {override.member_key} {override.field}={override.value}")
+            continue
+        value: object = override.value == "true" if override.field == "is_notable" else override.value
+        release[override.field] = value
+        release["label_reasons"][override.field] = f"override: {override.note or 'set by an analyst'}"
+
+
+class _UnionFind:
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.parent = {key: key for key in keys}
+
+    def find(self, key: str) -> str:
+        root = key
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[key] != root:
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            # the smaller key wins, so the result does not depend on the order of unions
+            low, high = sorted((root_a, root_b))
+            self.parent[high] = low

@@ -1,0 +1,49 @@
+-- one row per Hub repo: a candidate member of a release (conversions are dropped later, with a reason)
+with models as (
+    select * from stg_huggingface__models
+),
+
+first_seen as (
+    select source_key as repo_id, min(fetched_at) as first_seen_at
+    from raw_huggingface__models
+    group by 1
+),
+
+final as (
+    select
+        'hf:' || models.repo_id as member_key,
+        'huggingface' as source,
+        models.repo_id as source_key,
+        models.repo_id as name,
+        cast(null as varchar) as organization,
+        models.author as hf_author,
+        cast(models.created_at as date) as released_on,
+        first_seen.first_seen_at,
+        models.fetched_at as last_seen_at,
+        coalesce(models.arxiv_ids, [])::varchar[] as arxiv_ids,
+        []::varchar[] as linked_hf_repos,
+        coalesce(models.base_models, [])::varchar[] as base_names,
+        models.base_relation,
+        cast(null as varchar) as domain,
+        cast(null as varchar) as task,
+        models.pipeline_tag,
+        coalesce(models.tags, [])::varchar[] as tags,
+        models.library_name,
+        models.parameters,
+        cast(null as double) as training_compute_flop,
+        false as is_epoch_frontier,
+        false as in_epoch_notable,
+        cast(null as varchar) as org_categorization,
+        true as is_open_weights,
+        'Open weights (Hugging Face Hub)' as model_accessibility,
+        models.likes,
+        list_concat(
+            case when models.has_model_index then ['hf_model_index'] else [] end,
+            case when models.has_eval_results then ['hf_eval_results'] else [] end
+        )::varchar[] as evidence,
+        true as can_stand_alone
+    from models
+    left join first_seen on first_seen.repo_id = models.repo_id
+)
+
+select * from final
