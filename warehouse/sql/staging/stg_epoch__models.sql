@@ -35,12 +35,13 @@ cells as (
         nullif(trim(payload ->> 'Notability criteria'), '') as notability_criteria,
         nullif(trim(coalesce(payload ->> 'Benchmark data', payload ->> 'benchmarks/models')), '') as benchmark_data,
         nullif(trim(payload ->> 'Hugging Face developer id'), '') as hf_developer_id,
+        -- which file's cell wins when files disagree: notable, all, large-scale, frontier; then by file name
         case
-            when split_part(source_key, '#', 1) like 'notable_ai_models%' then 1
-            when split_part(source_key, '#', 1) like 'all_ai_models%' then 2
-            when split_part(source_key, '#', 1) like 'large_scale_ai_models%' then 3
-            else 4
-        end as file_priority
+            when split_part(source_key, '#', 1) like 'notable_ai_models%' then '1'
+            when split_part(source_key, '#', 1) like 'all_ai_models%' then '2'
+            when split_part(source_key, '#', 1) like 'large_scale_ai_models%' then '3'
+            else '4'
+        end || split_part(source_key, '#', 1) as file_priority
     from latest
 ),
 

@@ -1,0 +1,87 @@
+"""The curated releases built from the real Epoch snapshots (and, as they land, the other sources)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sources import epoch
+from transforms.labels import MODALITIES, QUALITY_TIERS
+from transforms.organizations import ORG_TYPES
+from transforms.rebuild import rebuild
+from warehouse.connection import open_work_db
+from warehouse.raw import land_page, transaction
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = open_work_db(tmp_path_factory.mktemp("releases") / "census.work.duckdb")
+    for snapshot in sorted((FIXTURES / "epoch").glob("*.csv")):
+        with snapshot.open("rb") as raw, transaction(con):
+            records = [item for item in epoch.read_csv(raw, snapshot.name) if isinstance(item, epoch.RawRecord)]
+            land_page(con, "raw_epoch__models", records, run_id="fixture")
+    rebuild(con)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("identifier", ["hf_repo_ids", "arxiv_ids", "epoch_names"])
+def test_no_identifier_belongs_to_two_releases(built: duckdb.DuckDBPyConnection, identifier: str) -> None:
+    shared = built.execute(
+        f"select value, count(*) from (select unnest({identifier}) as value from releases) "
+        "group by value having count(*) > 1"
+    ).fetchall()
+    assert shared == []
+
+
+@pytest.mark.parametrize(
+    ("column", "vocabulary"),
+    [("org_type", ORG_TYPES), ("modality", MODALITIES), ("quality_tier", QUALITY_TIERS)],
+)
+def test_every_label_is_in_its_vocabulary(built: duckdb.DuckDBPyConnection, column: str, vocabulary: tuple) -> None:
+    values = {row[0] for row in built.execute(f"select distinct {column} from releases").fetchall()}
+    assert values and values <= set(vocabulary)
+
+
+def test_lineage_relations_are_in_their_vocabulary_and_point_at_real_releases(built: duckdb.DuckDBPyConnection) -> None:
+    relations = {row[0] for row in built.execute("select distinct lineage_relation from releases").fetchall()}
+    assert relations <= {None, "finetune", "adapter", "merge", "continued_pretraining"}
+    dangling = built.execute(
+        "select count(*) from releases as child left join releases as parent on parent.release_id = child.base_release_id "
+        "where child.base_release_id is not null and parent.release_id is null"
+    ).fetchone()[0]
+    assert dangling == 0
+
+
+def test_every_release_has_a_member_and_reasons_for_its_labels(built: duckdb.DuckDBPyConnection) -> None:
+    orphans = built.execute(
+        "select count(*) from releases where release_id not in (select release_id from release_members)"
+    ).fetchone()[0]
+    unexplained = built.execute(
+        "select count(*) from releases where label_reasons ->> 'org_type' is null "
+        "or label_reasons ->> 'modality' is null or label_reasons ->> 'quality_tier' is null"
+    ).fetchone()[0]
+    assert (orphans, unexplained) == (0, 0)
+
+
+def test_two_rebuilds_from_raw_give_identical_tables(built: duckdb.DuckDBPyConnection) -> None:
+    tables = ("releases", "release_members", "release_exclusions")
+    before = {table: built.execute(f"select * from {table} order by all").fetchall() for table in tables}
+    rebuild(built)
+    after = {table: built.execute(f"select * from {table} order by all").fetchall() for table in tables}
+    assert before == after
+
+
+def test_llama_2_is_one_release_with_its_sizes_as_members(built: duckdb.DuckDBPyConnection) -> None:
+    rows = built.execute("select name, epoch_names from releases where list_contains(epoch_names, 'Llama 2-70B')").fetchall()
+    assert len(rows) == 1
+    name, members = rows[0]
+    assert name == "Llama 2"
+    assert {"Llama 2-7B", "Llama 2-13B", "Llama 2-34B", "Llama 2-70B"} <= set(members)
