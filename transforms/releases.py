@@ -168,8 +168,9 @@ def build_releases(
                     "name": member.name, "released_on": member.released_on,
                 }
             )
+    by_family = _releases_by_family(releases, orgs)
     for release in releases:
-        _set_lineage(release, release_of)
+        _set_lineage(release, release_of, by_family)
     _apply_label_overrides(overrides, release_of, notes)
     for release in releases:
         release["label_reasons"] = json.dumps(release["label_reasons"], sort_keys=True)
@@ -194,35 +195,60 @@ def _organization_of(member: Member, registry: Registry) -> tuple[str | None, Or
 def _link_identifiers(
     kept: list[Member], by_key: dict[str, Member], groups: _UnionFind, split: set[str], options: ReleaseOptions
 ) -> dict[str, str]:
-    """Union records sharing an arXiv paper or naming a Hub repo; returns arXiv id → a claiming member."""
+    """Union records sharing an arXiv paper or naming a Hub repo; returns arXiv id → the member it belongs to.
+
+    One paper can describe models released months apart (the Falcon series report covers Falcon-40B
+    of March and Falcon-180B of September): models citing it are one release only within the family
+    window, and the paper (with its arXiv record and catalog entries) joins the earliest of them.
+    """
     hub_authors: dict[str, set[str]] = defaultdict(set)
     for member in kept:
         if member.source == "huggingface":
             for arxiv_id in member.arxiv_ids:
                 hub_authors[arxiv_id].add((member.hf_author or "").lower())
-    claimants: dict[str, list[str]] = defaultdict(list)
+    models: dict[str, list[Member]] = defaultdict(list)
+    papers: dict[str, list[str]] = defaultdict(list)
     for member in kept:
         if member.member_key in split:
             continue
-        for arxiv_id in member.arxiv_ids:
-            if member.source == "huggingface" and (
-                member.base_names or len(hub_authors[arxiv_id]) > options.max_hub_authors_per_paper
-            ):
-                continue  # a derivative's or a much-cited paper: cited, not this repo's own
-            claimants[arxiv_id].append(member.member_key)
         for repo in member.linked_hf_repos:
             target = "hf:" + repo
             if target in by_key and target not in split:
                 groups.union(member.member_key, target)
-    arxiv_members = {m.source_key: m.member_key for m in kept if m.source == "arxiv"}
+        for arxiv_id in member.arxiv_ids:
+            if member.source in ("arxiv", "paperswithcode"):
+                papers[arxiv_id].append(member.member_key)
+            elif member.source == "huggingface" and (
+                member.base_names or len(hub_authors[arxiv_id]) > options.max_hub_authors_per_paper
+            ):
+                continue  # a derivative's or a much-cited paper: cited, not this repo's own
+            else:
+                models[arxiv_id].append(member)
     claimed = {}
-    for arxiv_id, keys in sorted(claimants.items()):
-        if arxiv_id in arxiv_members and arxiv_members[arxiv_id] not in split:
-            keys = keys + [arxiv_members[arxiv_id]]
+    for arxiv_id in sorted(set(models) | set(papers)):
+        windows = _date_windows(models.get(arxiv_id, []), options.family_window_days)
+        for window in windows:
+            for member in window[1:]:
+                groups.union(window[0].member_key, member.member_key)
+        keys = [windows[0][0].member_key] if windows else []
+        keys += papers.get(arxiv_id, [])
         for key in keys[1:]:
             groups.union(keys[0], key)
         claimed[arxiv_id] = keys[0]
     return claimed
+
+
+def _date_windows(members: list[Member], window_days: int) -> list[list[Member]]:
+    """Members in date order, cut wherever one is more than `window_days` after its window's first."""
+    ordered = sorted(members, key=lambda m: (m.released_on or date.max, m.member_key))
+    windows: list[list[Member]] = []
+    for member in ordered:
+        start = windows[-1][0].released_on if windows else None
+        if windows and (member.released_on is None or start is None or (member.released_on - start).days <= window_days):
+            windows[-1].append(member)
+        else:
+            windows.append([member])
+    return windows
 
 
 def _link_families(
@@ -243,13 +269,9 @@ def _link_families(
         words = org.words if org else frozenset()
         families[(org_key, family_key(member.name, words))].append(member)
     for family_members in families.values():
-        family_members.sort(key=lambda m: (m.released_on, m.member_key))
-        start = family_members[0]
-        for member in family_members[1:]:
-            if (member.released_on - start.released_on).days <= options.family_window_days:
-                groups.union(start.member_key, member.member_key)
-            else:
-                start = member
+        for window in _date_windows(family_members, options.family_window_days):
+            for member in window[1:]:
+                groups.union(window[0].member_key, member.member_key)
 
 
 def _priority(member: Member) -> tuple:
@@ -357,39 +379,89 @@ def _notability(ordered: list[Member], tier: str, likes: int, options: ReleaseOp
     return False, None
 
 
-def _set_lineage(release: dict[str, object], release_of: dict[str, dict[str, object]]) -> None:
-    """Point a release at its parent: the release holding the Hub base repo or Epoch base model."""
+def _releases_by_family(
+    releases: list[dict[str, object]], orgs: dict[str, tuple[str | None, Organization | None]]
+) -> dict[str, list[dict[str, object]]]:
+    """Releases by the family keys of their Epoch rows and repos, oldest first."""
+    index: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for release in sorted(releases, key=lambda r: (r["released_on"] or date.max, r["release_id"])):
+        keys = set()
+        for member in release["_members"]:
+            if member.source in ("epoch", "huggingface"):
+                org = orgs[member.member_key][1]
+                keys |= {family_key(member.name), family_key(member.name, org.words if org else frozenset())}
+        for key in sorted(keys):
+            index[key].append(release)
+    return index
+
+
+def _set_lineage(
+    release: dict[str, object],
+    release_of: dict[str, dict[str, object]],
+    by_family: dict[str, list[dict[str, object]]],
+) -> None:
+    """Point a release at its parent: the release holding the Hub base repo or Epoch base model.
+
+    Epoch often names a base that has no row of its own (`LLaMA-7B`, where Epoch has `LLaMA-65B`):
+    then the parent is the latest release of that family published before the child.
+    """
     for member in release["_members"]:
         for base in member.base_names:
             base = base.strip()
             key = ("hf:" if member.source == "huggingface" else "epoch:") + base
             parent = release_of.get(key.lower())
+            how = "names"
+            if parent is None:
+                parent = _family_parent(by_family.get(family_key(base), []), release)
+                how = "names (by family)"
             if parent is release:
                 continue
             release["base_release_id"] = parent["release_id"] if parent else None
             release["base_model"] = parent["name"] if parent else base
             release["lineage_relation"] = member.base_relation if member.base_relation != "quantized" else None
             release["label_reasons"]["lineage"] = (
-                f"{member.source} {member.source_key} names {base} as its base"
+                f"{member.source} {member.source_key} {how} {base} as its base"
                 + ("" if parent else " (not a release in the warehouse)")
             )
             return
 
 
+def _family_parent(candidates: list[dict[str, object]], child: dict[str, object]) -> dict[str, object] | None:
+    others = [candidate for candidate in candidates if candidate is not child]
+    if not others:
+        return None
+    born = child["released_on"] or date.max
+    earlier = [candidate for candidate in others if (candidate["released_on"] or date.max) <= born]
+    return earlier[-1] if earlier else others[0]
+
+
 def _apply_label_overrides(
     overrides: Sequence[Override], release_of: dict[str, dict[str, object]], notes: list[str]
 ) -> None:
+    """Labels and the release date an analyst has set; an unknown member or value is skipped with a note."""
     for override in overrides:
         if override.action != "label":
             continue
         release = release_of.get(override.member_key.lower())
-        allowed = OVERRIDABLE_LABELS.get(override.field)
-        if release is None or allowed is None or override.value not in allowed:
+        value = _override_value(override)
+        if release is None or value is None:
             notes.append(f"label override skipped: {override.member_key} {override.field}={override.value}")
             continue
-        value: object = override.value == "true" if override.field == "is_notable" else override.value
         release[override.field] = value
         release["label_reasons"][override.field] = f"override: {override.note or 'set by an analyst'}"
+
+
+def _override_value(override: Override) -> object | None:
+    if override.field == "organization":
+        return override.value or None
+    if override.field == "released_on":
+        try:
+            return date.fromisoformat(override.value)
+        except ValueError:
+            return None
+    if override.value not in OVERRIDABLE_LABELS.get(override.field, ()):
+        return None
+    return override.value == "true" if override.field == "is_notable" else override.value
 
 
 class _UnionFind:

@@ -232,3 +232,36 @@ def test_two_builds_from_shuffled_inputs_are_identical(registry: Registry) -> No
     first = build_releases(members, registry)
     second = build_releases(list(reversed(members)), registry)
     assert first.releases == second.releases and first.members == second.members
+
+
+def test_one_paper_covering_models_months_apart_does_not_merge_them(registry: Registry) -> None:
+    members = [
+        epoch("Falcon-40B", "TII", "2023-03-15", arxiv_ids=["2311.16867"]),
+        epoch("Falcon-180B", "TII", "2023-09-06", arxiv_ids=["2311.16867"]),
+        Member("arxiv:2311.16867", "arxiv", "2311.16867", "Falcon", released_on=date(2023, 11, 28),
+               arxiv_ids=["2311.16867"]),
+    ]
+    by_member = releases_by_member(members, registry)
+    assert by_member["epoch:Falcon-40B"]["release_id"] != by_member["epoch:Falcon-180B"]["release_id"]
+    assert by_member["arxiv:2311.16867"] is by_member["epoch:Falcon-40B"], "the paper joins the earliest model"
+    assert by_member["epoch:Falcon-180B"]["released_on"] == date(2023, 9, 6)
+    assert by_member["epoch:Falcon-180B"]["arxiv_ids"] == []
+
+
+def test_a_base_named_by_a_size_without_its_own_row_resolves_to_the_family(registry: Registry) -> None:
+    members = [
+        epoch("LLaMA-65B", "Meta AI", "2023-02-24"),
+        epoch("Vicuna-13B v0", "LMSYS", "2023-03-30", base_names=["LLaMA-13B"], base_relation="finetune"),
+    ]
+    by_member = releases_by_member(members, registry)
+    vicuna = by_member["epoch:Vicuna-13B v0"]
+    assert vicuna["base_release_id"] == by_member["epoch:LLaMA-65B"]["release_id"]
+    assert "by family" in json.loads(vicuna["label_reasons"])["lineage"]
+
+
+def test_an_override_corrects_the_release_date_and_says_why(registry: Registry) -> None:
+    members = [epoch("Mistral 7B", "Mistral AI", "2023-10-10")]
+    overrides = [Override("label", "epoch:Mistral 7B", field="released_on", value="2023-09-27", note="announcement")]
+    release = build_releases(members, registry, overrides).releases[0]
+    assert release["released_on"] == date(2023, 9, 27) and release["epoch_published_on"] == date(2023, 10, 10)
+    assert json.loads(release["label_reasons"])["released_on"] == "override: announcement"

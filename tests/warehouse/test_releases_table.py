@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from sources import epoch
+from transforms.family import family_key
 from transforms.labels import MODALITIES, QUALITY_TIERS
 from transforms.organizations import ORG_TYPES
 from transforms.rebuild import rebuild
@@ -85,3 +86,26 @@ def test_llama_2_is_one_release_with_its_sizes_as_members(built: duckdb.DuckDBPy
     name, members = rows[0]
     assert name == "Llama 2"
     assert {"Llama 2-7B", "Llama 2-13B", "Llama 2-34B", "Llama 2-70B"} <= set(members)
+
+
+KNOWN = list(csv.DictReader((FIXTURES / "releases" / "known_releases.csv").open(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("known", KNOWN, ids=lambda row: row["name"])
+def test_well_known_release_matches_its_public_announcement(built: duckdb.DuckDBPyConnection, known: dict) -> None:
+    """Hand-checked facts (tests/fixtures/releases/known_releases.csv, a source URL on every row)."""
+    row = built.execute(
+        "select release_id, organization, org_type, modality, released_on, base_release_id "
+        "from releases where list_contains(epoch_names, ?)",
+        [known["epoch_name"]],
+    ).fetchone()
+    assert row is not None, f"{known['epoch_name']} is in no release"
+    release_id, organization, org_type, modality, released_on, base_release_id = row
+    assert (org_type, modality) == (known["org_type"], known["modality"]), organization
+    assert abs((released_on - date.fromisoformat(known["released_on"])).days) <= 7, released_on
+    base_name = built.execute("select name from releases where release_id = ?", [base_release_id]).fetchone()
+    if known["base_model"]:
+        # Epoch often names a size with no row of its own (LLaMA-7B): the parent is that family's release
+        assert base_name is not None and family_key(base_name[0]) == family_key(known["base_model"]), base_name
+    else:
+        assert base_release_id is None, base_name
