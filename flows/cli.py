@@ -24,6 +24,24 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date of the form YYYY-MM-DD") from None
 
 
+def _folder(value: str) -> Path:
+    """A folder to write into: it may not exist yet, but it may not be a file."""
+    path = Path(value)
+    if not value.strip() or (path.exists() and not path.is_dir()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a folder")
+    return path
+
+
+def _quarter(value: str) -> str:
+    from flows.report import quarter_start
+
+    try:
+        quarter_start(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="census", description="Count and classify notable AI model releases.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="per source: last success, watermark, raw rows, rejects")
     status.add_argument("--db", type=Path, help="published warehouse to read (default MODEL_CENSUS_DB)")
+
+    report = commands.add_parser("report", help="the quarter's story: tables and SVG charts from the views")
+    report.add_argument("--quarter", type=_quarter, help="quarter to tell, e.g. 2023-Q1 (default: the latest)")
+    report.add_argument("--format", choices=("md", "html"), default="md", dest="fmt", help="document format")
+    report.add_argument("--out", type=_folder, default=Path("reports"), help="folder to write into (default reports/)")
+    report.add_argument("--db", type=Path, help="published warehouse to read (default MODEL_CENSUS_DB)")
+
+    export = commands.add_parser("export", help="curated tables and every view, one Parquet or CSV file each")
+    export.add_argument("out", type=_folder, metavar="DIR", help="folder to write into")
+    export.add_argument("--format", choices=("parquet", "csv"), default="parquet", dest="fmt", help="file format")
+    export.add_argument("--db", type=Path, help="published warehouse to read (default MODEL_CENSUS_DB)")
     return parser
 
 
@@ -48,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_run(args.sources, args.since, args.until)
         if args.command == "demo":
             return command_demo(args.db)
+        if args.command == "report":
+            return command_report(args.quarter, args.fmt, args.out, args.db)
+        if args.command == "export":
+            return command_export(args.fmt, args.out, args.db)
         return command_status(args.db)
     except KeyboardInterrupt:
         print("census: interrupted; what was committed is kept and the next run resumes", file=sys.stderr)
@@ -101,6 +134,42 @@ def command_status(db: Path | None) -> int:
     except StatusUnavailable as exc:
         print(f"census: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def command_report(quarter: str | None, fmt: str, out: Path, db: Path | None) -> int:
+    from flows.report import ReportUnavailable, write_report
+    from flows.settings import Settings
+
+    try:
+        document = write_report(db or Settings().db, quarter, fmt, out)
+    except ReportUnavailable as exc:
+        print(f"census: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # the folder cannot be made or written (a file in its path, no permission)
+        print(f"census: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"census: wrote {document}")
+    return EXIT_OK
+
+
+def command_export(fmt: str, out: Path, db: Path | None) -> int:
+    from flows.export import ExportRefused, export
+    from flows.report import NoPublishedWarehouse
+    from flows.settings import Settings
+
+    try:
+        files = export(db or Settings().db, fmt, out)
+    except ExportRefused as exc:
+        print(f"census: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NoPublishedWarehouse as exc:
+        print(f"census: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # the folder cannot be made or written (a file in its path, no permission)
+        print(f"census: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"census: wrote {len(files)} {fmt} files to {out}")
     return EXIT_OK
 
 

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from flows import demo_arxiv, demo_paperswithcode
+from flows.demo_huggingface import HubReplay
 from flows.replay_server import DEMO_SNAPSHOT, ReplayServer, Route
 
 DEMO_DB = Path("data/demo.duckdb")
@@ -21,7 +23,7 @@ DEMO_SINCE = date(2015, 1, 1)
 
 def demo_routes() -> dict[str, Route]:
     """API routes of the sources whose answers depend on the query; static files need none."""
-    return {}
+    return {**HubReplay.from_file().routes(), **demo_arxiv.demo_replay().routes(), demo_paperswithcode.PREFIX: demo_paperswithcode.CatalogReplay.from_snapshot()}
 
 
 def demo_environment(base_url: str, db: Path) -> dict[str, str]:
@@ -34,6 +36,8 @@ def demo_environment(base_url: str, db: Path) -> dict[str, str]:
         "MODEL_CENSUS_ARXIV_RSS_URL": f"{base_url}/arxiv/rss/",
         "MODEL_CENSUS_ARXIV_DELAY_SECONDS": "0",
         "MODEL_CENSUS_PWC_URL": f"{base_url}/paperswithcode/api/v1",
+        "MODEL_CENSUS_PWC_MAX_PER_MINUTE": "60000",
+        "MODEL_CENSUS_PWC_IMPORT_ARCHIVE": "false",
     }
 
 

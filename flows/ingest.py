@@ -7,7 +7,7 @@ a run killed between two pages loses nothing, and the next run resumes from the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -46,6 +46,13 @@ class IngestRun:
     counts: LoadCounts = field(default_factory=LoadCounts)
     requests: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    on_progress: Callable[[LoadCounts, float | None], None] | None = None
+    """Told the counts after each page (and a percentage via `progress`); the flow shows them as an artifact."""
+
+    def progress(self, done: float, total: float) -> None:
+        """Say how far a long ingest is when the source knows its total (rows in a file, results of a query)."""
+        if self.on_progress is not None and total > 0:
+            self.on_progress(self.counts, 100.0 * done / total)
 
     def land(
         self,
@@ -67,6 +74,8 @@ class IngestRun:
             if cursor is not None:
                 runs.set_cursor(self.con, self.source, cursor, watermark=watermark or "", run_id=self.run_id)
         self.counts.add(page)
+        if self.on_progress is not None:
+            self.on_progress(self.counts, None)
         return page
 
     def cursor(self) -> dict[str, Any] | None:

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     pwc_max_per_minute: int = Field(60, ge=1, description="Most Papers With Code requests a minute.")
     pwc_rescan_days: int = Field(14, ge=0, description="Trailing days of Papers With Code re-scanned each night.")
     pwc_lookback_days: int = Field(30, ge=1, description="First-run look-back of Papers With Code, in days.")
+    pwc_import_archive: bool = Field(True, description="A backfill also imports the pwc-archive datasets from the Hub, once.")
     notable_min_likes: int = Field(100, ge=0, description="Hub likes that make a family notable.")
     include_merges: bool = Field(False, description="Count model merges as releases.")
     overrides_csv: Path | None = Field(
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     lock_wait_seconds: float = Field(
         600.0, ge=0, description="How long a run waits for another run to finish writing before it gives up."
     )
+    task_timeout_seconds: float = Field(6 * 3600.0, gt=0, description="Longest one source's ingest task may run before it is stopped as failed.")
+    task_retries: int = Field(2, ge=0, description="Retries of a source's ingest task after a transient failure (connection, timeout, 429, 5xx).")
+    task_retry_delay_seconds: float = Field(60.0, ge=0, description="First delay before such a retry; it doubles each time, jittered by up to +50%.")
 
     @field_validator("arxiv_categories", mode="before")
     @classmethod
@@ -69,6 +73,14 @@ class Settings(BaseSettings):
         """Environment variables carry lists as `cs.CL,cs.LG`."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("db")
+    @classmethod
+    def _db_names_a_file(cls, value: Path) -> Path:
+        """The work database, its lock and the publishing copy are written beside it, named after it."""
+        if not value.name or value.name in (".", "..") or value.is_dir():
+            raise ValueError(f"MODEL_CENSUS_DB must name a file, not {str(value)!r}: e.g. data/census.duckdb")
         return value
 
     @property

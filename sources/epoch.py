@@ -11,11 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import re
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import IO
 from urllib.parse import urlsplit
@@ -23,7 +26,9 @@ from urllib.parse import urlsplit
 import requests
 
 from sources import polite_http
-from sources.records import RawRecord, Rejected, SourceError
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://epoch.ai/data/ai_models.zip"
 PRIMARY_KEY = "<file>#<Model>"
@@ -36,7 +41,15 @@ DATE_COLUMNS = ("Publication date",)
 
 MAX_CELL_CHARS = 65_536
 """Epoch's longest real cell (an abstract) is under 8,000 characters; far longer means a broken row."""
+EARLIEST_DATE = date(1940, 1, 1)
+"""Before any AI model (Epoch's oldest, Theseus, is from 1950): an earlier date is a typo or a placeholder."""
+FUTURE_SLACK = timedelta(days=1)
+"""A date past tomorrow (UTC) is not a publication yet; one day covers zones ahead of UTC."""
 CHUNK_BYTES = 1 << 20
+SNIFF_BYTES = 512
+HTML_START = re.compile(rb"\s*(<!doctype html|<html|<head|<body|<!--)", re.IGNORECASE)
+DOWNLOAD_ATTEMPTS = 3
+"""A download that broke off is started again twice: the file is loaded whole or not at all."""
 
 
 @dataclass
@@ -57,38 +70,53 @@ def fetch(
     timeout: float = 30.0,
     etag: str | None = None,
     last_modified: str | None = None,
+    attempts: int = DOWNLOAD_ATTEMPTS,
+    backoff_seconds: float = 1.0,
 ) -> Download:
     """Download the snapshot to a temporary file, streaming, unless the server says it has not changed.
 
-    The file spools to disk past 16 MB, so the whole zip is never held in memory.
+    The file spools to disk past 16 MB, so the whole zip is never held in memory. A download that
+    breaks off mid-body (reset, stalled past the timeout, shorter than announced) is started again:
+    that is as transient as a 503, only later. `polite_http` retries the status line itself.
     """
     headers = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    response = polite_http.get(session, url, headers=headers, timeout=timeout, stream=True)
-    with response:
-        if response.status_code == 304:
-            # Not modified: the snapshot we loaded last time is still current.
-            return Download(not_modified=True, etag=etag, last_modified=last_modified)
-        body = tempfile.SpooledTemporaryFile(max_size=16 << 20)
-        size = 0
-        try:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                body.write(chunk)
-                size += len(chunk)
-        except requests.RequestException as exc:
-            body.close()
-            raise SourceError(f"download broke off after {size:,} bytes: {type(exc).__name__}", url=polite_http.redact(url)) from exc
-        body.seek(0)
-        return Download(
-            not_modified=False,
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
-            bytes_read=size,
-            body=body,
+    problem = "no attempt made"
+    for attempt in range(1, attempts + 1):
+        response = polite_http.get(
+            session, url, headers=headers, timeout=timeout, stream=True, backoff_seconds=backoff_seconds
         )
+        with response:
+            if response.status_code == 304:
+                # Not modified: the snapshot we loaded last time is still current.
+                return Download(not_modified=True, etag=etag, last_modified=last_modified)
+            body = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+            size = 0
+            try:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    body.write(chunk)
+                    size += len(chunk)
+            except requests.RequestException as exc:
+                body.close()
+                problem = f"download broke off after {size:,} bytes ({type(exc).__name__})"
+            else:
+                body.seek(0)
+                return Download(
+                    not_modified=False,
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    bytes_read=size,
+                    body=body,
+                )
+        if attempt < attempts:
+            delay = polite_http.backoff_delay(backoff_seconds, attempt)
+            logger.warning("%s from %s, retry %d/%d in %.1fs", problem, polite_http.redact(url), attempt, attempts - 1, delay)
+            time.sleep(delay)
+    # Worded like polite_http's exhausted retries, so the flow treats it as transient too.
+    raise SourceError(f"{problem} after {attempts} attempts", url=polite_http.redact(url))
 
 
 def read_records(body: IO[bytes], url: str) -> Iterator[RawRecord | Rejected]:
@@ -104,8 +132,14 @@ def read_records(body: IO[bytes], url: str) -> Iterator[RawRecord | Rejected]:
                     yield from read_csv(raw, PurePosixPath(member).name)
         return
     body.seek(0)
-    if body.read(2) == b"PK":
+    start = body.read(SNIFF_BYTES)
+    if not start.strip():
+        raise SourceError("answered an empty body where the snapshot should be", url=polite_http.redact(url))
+    if start[:2] == b"PK":
         raise SourceError("the zip is truncated or corrupt", url=polite_http.redact(url))
+    if HTML_START.match(start):
+        # A web page where the data was: the download moved or sits behind a login or an error page.
+        raise SourceUnavailable("answered an HTML page, not a zip or CSV: the download has moved", url=polite_http.redact(url))
     body.seek(0)
     yield from read_csv(body, PurePosixPath(urlsplit(url).path).name or "epoch.csv")
 
@@ -173,9 +207,12 @@ def _problem(
         return f"a cell of {longest:,} characters (limit {MAX_CELL_CHARS:,})"
     if date_column and (value := row[date_column].strip()):
         try:
-            date.fromisoformat(value)
+            published = date.fromisoformat(value)
         except ValueError:
             return f"unparseable {date_column} {value[:40]!r} (expected YYYY-MM-DD)"
+        latest = datetime.now(timezone.utc).date() + FUTURE_SLACK
+        if not EARLIEST_DATE <= published <= latest:
+            return f"implausible {date_column} {value} (expected {EARLIEST_DATE} to {latest})"
     return None
 
 

@@ -1,9 +1,10 @@
 """GET with the retry rules every `requests`-based source shares.
 
-Transient failures (429, 5xx, connection errors, timeouts) are retried with exponential backoff and
-jitter, honouring `Retry-After`; any other 4xx fails at once with status, URL and reason, because
-asking again will not change the answer. Redirects are followed only within the same host: a source
-that suddenly sends us elsewhere has moved or retired, and what the other site says is not its data.
+Transient failures (429, 5xx, connection errors, timeouts, bodies cut off) are retried with
+exponential backoff and jitter, honouring `Retry-After`; any other 4xx fails at once with status,
+URL and reason, because asking again will not change the answer. Redirects are followed only
+within the same host: a source that suddenly sends us elsewhere has moved or retired, and what the
+other site says is not its data.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sources.records import SourceError, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+"""No answer, a late one, or one cut off mid-body (a reset, fewer bytes than announced): ask again."""
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER_SECONDS = 300.0
 
@@ -70,7 +73,7 @@ def get(
             response = _get_following_same_host(session, url, params, headers, timeout, stream)
         except SourceUnavailable:
             raise
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except TRANSIENT_ERRORS as exc:
             last_problem = f"{type(exc).__name__}: {_short(exc)}"
         else:
             if response.status_code < 400:
@@ -81,14 +84,14 @@ def get(
                     url=redact(url),
                 )
             last_problem = f"HTTP {response.status_code} {response.reason}"
-            delay = retry_after_seconds(response, _backoff(backoff_seconds, attempt))
+            delay = retry_after_seconds(response, backoff_delay(backoff_seconds, attempt))
             response.close()
             if attempt < attempts:
                 logger.warning("%s from %s, retry %d/%d in %.1fs", last_problem, redact(url), attempt, attempts - 1, delay)
                 time.sleep(delay)
             continue
         if attempt < attempts:
-            delay = _backoff(backoff_seconds, attempt)
+            delay = backoff_delay(backoff_seconds, attempt)
             logger.warning("%s from %s, retry %d/%d in %.1fs", last_problem, redact(url), attempt, attempts - 1, delay)
             time.sleep(delay)
     raise SourceError(f"{last_problem} after {attempts} attempts", url=redact(url))
@@ -121,7 +124,7 @@ def _get_following_same_host(
     raise SourceError(f"more than {MAX_REDIRECTS} redirects", url=redact(url))
 
 
-def _backoff(base: float, attempt: int) -> float:
+def backoff_delay(base: float, attempt: int) -> float:
     """Exponential backoff with full jitter, so parallel clients do not retry in lockstep."""
     return base * (2 ** (attempt - 1)) * (0.5 + random.random())
 

@@ -18,6 +18,8 @@ os.environ.update(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms",
         "DO_NOT_TRACK": "1",
+        # sources log through stdlib loggers, also when a test calls them outside a flow run
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "HF_HOME": str(_HOME / "hf"),
         "HF_HUB_DISABLE_TELEMETRY": "1",
     }
@@ -54,4 +56,5 @@ def census_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db = tmp_path / "census.duckdb"
     monkeypatch.setenv("MODEL_CENSUS_DB", str(db))
     monkeypatch.setenv("MODEL_CENSUS_LOCK_WAIT_SECONDS", "5")
+    monkeypatch.setenv("MODEL_CENSUS_TASK_RETRIES", "0")  # a transient failure would retry after a minute
     return db

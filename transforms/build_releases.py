@@ -40,11 +40,6 @@ def read_members(con: duckdb.DuckDBPyConnection) -> list[Member]:
     members = []
     select_list = ", ".join(MEMBER_COLUMNS)
     for model in MEMBER_MODELS:
-        staging = {"int_members_epoch": "stg_epoch__models", "int_members_huggingface": "stg_huggingface__models",
-                   "int_members_arxiv": "stg_arxiv__papers", "int_members_paperswithcode": "stg_paperswithcode__papers"}
-        if not con.execute("select count(*) from duckdb_tables() where table_name = ?", [staging[model]]).fetchone()[0]:
-            logger.warning("releases: %s skipped: no %s yet", model, staging[model])  # TEMPORARY while sources land
-            continue
         cursor = con.execute(f"select {select_list} from ({read_sql('intermediate', model)})")
         while rows := cursor.fetchmany(50_000):
             members.extend(Member(*row) for row in rows)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
@@ -35,8 +36,9 @@ PIPELINE_MODALITY = {
     "text-to-speech": "audio", "text-to-audio": "audio", "automatic-speech-recognition": "audio",
     "audio-to-audio": "audio", "audio-classification": "audio", "voice-activity-detection": "audio",
 }
-CODE_WORDS = ("coder", "starcoder", "codellama", "code llama", "codegen", "codex", "codestral", "codet5",
-              "santacoder", "wizardcoder", "deepseek-coder", "codegemma", "code-llama", "stable-code")
+CODE_WORDS = re.compile(
+    r"(?<!en)(?<!de)coder|codellama|code[-_ ]?llama|codegen|codex|codestral|codet5|codegemma|stable-code|starcoder"
+)
 """Name or tag words that make a language model a code model."""
 
 OFFICIAL_ACCESS = ("open weights", "api access", "hosted access")
@@ -105,9 +107,9 @@ def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     name = member.name.lower()
     tags = {tag.lower() for tag in member.tags}
-    code_word = next((word for word in CODE_WORDS if word in name or word in tags), None)
+    code_word = CODE_WORDS.search(" ".join([name, *sorted(tags)]))
     if code_word:
-        out.append(("code", f"name or tag says {code_word!r}"))
+        out.append(("code", f"name or tag says {code_word.group(0)!r}"))
     tasks = [part.strip().lower() for part in (member.task or "").split(",") if part.strip()]
     if tasks and all("code" in task for task in tasks):
         # a language model that also writes code lists code among other tasks; a code model lists only code
@@ -126,6 +128,11 @@ def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
             out.append(("audio", f"Epoch domain {member.domain!r}"))
     if member.pipeline_tag in PIPELINE_MODALITY:
         out.append((PIPELINE_MODALITY[member.pipeline_tag], f"Hub pipeline_tag {member.pipeline_tag}"))
+    else:
+        # records without pipeline_tag still carry the task among their tags
+        task_tag = next((tag for tag in sorted(tags) if tag in PIPELINE_MODALITY), None)
+        if task_tag:
+            out.append((PIPELINE_MODALITY[task_tag], f"Hub tag {task_tag}"))
     return out
 
 

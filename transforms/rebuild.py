@@ -9,12 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 import duckdb
 
+from transforms.arxiv_facts import build_paper_facts
 from transforms.build_releases import ReleaseInputs, build_release_tables
+from warehouse.raw import transaction
 from warehouse.sql_files import read_sql
 
-STAGING: tuple[str, ...] = ("stg_epoch__models",)
+STAGING: tuple[str, ...] = ("stg_epoch__models", "stg_paperswithcode__papers", "stg_paperswithcode__results", "stg_huggingface__models", "stg_arxiv__papers")
 CURATED: tuple[str, ...] = ("source_status",)
-VIEWS: tuple[str, ...] = ("release_cadence_quarterly",)
+VIEWS: tuple[str, ...] = (
+    "release_cadence_quarterly",
+    "releases_by_org_type",
+    "releases_by_modality",
+    "releases_by_quality_tier",
+    "derivative_releases",
+    "derivative_bursts",
+    "evaluation_coverage",
+    "open_source_share",
+)
 """Models of each layer, in the order they must be built; each is `warehouse/sql/<layer>/<name>.sql`.
 
 The release tables (`releases`, `release_members`, ...) are built between staging and the other
@@ -34,8 +45,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
     Returns row counts per model for the run's log. A failure leaves the previous build in place.
     """
     built = []
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
+        build_paper_facts(con)  # Python facts `stg_arxiv__papers` joins (DuckDB runs no Python UDFs without numpy)
         for name in STAGING:
             built.append(_build_table(con, "staging", name))
         release_build = build_release_tables(con, inputs)
@@ -47,10 +58,6 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
         for name in VIEWS:
             create_view(con, name)
             built.append(Built("views", name, con.execute(f"select count(*) from {name}").fetchone()[0]))
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return built
 
 

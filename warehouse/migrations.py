@@ -48,9 +48,11 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute(
                 "insert into schema_migrations values (?, ?, current_timestamp)", [version, name]
             )
-            con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
+        # Outside the `try`: a commit that fails (a full disk) has already ended the transaction, and
+        # a rollback then would replace the real error with "no transaction is active".
+        con.execute("commit")
         applied.append(f"{version:04d}_{name}")
     return applied

@@ -9,6 +9,8 @@ ever holds a lock the writer needs. The cost is one copy of the curated tables p
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
 from pathlib import Path
 
@@ -19,11 +21,20 @@ from transforms.rebuild import VIEWS, create_view
 NOT_PUBLISHED_PREFIXES = ("raw_", "schema_migrations", "_")
 
 
+class PublishFailed(RuntimeError):
+    """The analysts' copy could not be written (a full disk, say); the one they had is left as it was."""
+
+
 def publish(con: duckdb.DuckDBPyConnection, target: Path) -> list[str]:
-    """Copy the work database's tables (but raw) and views into `target`, atomically; returns the tables."""
+    """Copy the work database's tables (but raw) and views into `target`, atomically; returns the tables.
+
+    The caller holds the writer lock (`warehouse.connection.writer_lock`), so any other temporary
+    file beside `target` is what a killed run left behind, and is removed.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.publishing*"):
+        leftover.unlink(missing_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.publishing")
-    temporary.unlink(missing_ok=True)
     work_catalog = con.execute("select current_database()").fetchone()[0]
     tables = [
         row[0]
@@ -38,27 +49,41 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path) -> list[str]:
         _fsync(temporary)
         os.replace(temporary, target)
         _fsync(target.parent)
-    except BaseException:
+    except BaseException as exc:
         temporary.unlink(missing_ok=True)
         temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
+        if isinstance(exc, (duckdb.Error, OSError)):
+            raise PublishFailed(f"could not publish {target}: {_reason(exc, target)}; the published warehouse is unchanged") from exc
         raise
     return tables
+
+
+def _reason(exc: BaseException, target: Path) -> str:
+    """One line for the operator: a full disk said plainly (DuckDB nests it in two wrapped errors)."""
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc):
+        return f"no space left on the device holding {target.parent}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _copy_into(con: duckdb.DuckDBPyConnection, temporary: Path, tables: list[str], work_catalog: str) -> None:
     con.execute("attach ? as published", [str(temporary)])
     try:
         for table in tables:
-            con.execute(f'create table published.main."{table}" as select * from main."{table}"')
+            con.execute(f"create table published.main.{_quoted(table)} as select * from main.{_quoted(table)}")
         con.execute("use published")
         try:
             for view in VIEWS:
                 create_view(con, view)
         finally:
-            con.execute(f'use "{work_catalog}"')
+            con.execute(f"use {_quoted(work_catalog)}")
         con.execute("checkpoint published")
     finally:
         con.execute("detach published")
+
+
+def _quoted(identifier: str) -> str:
+    """A quoted SQL identifier: the work catalog is named after the file, whatever characters it has."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _fsync(path: Path) -> None:

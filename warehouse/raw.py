@@ -19,7 +19,11 @@ from sources.records import RawRecord, Rejected
 
 RAW_TABLES = frozenset(
     {
+        "raw_arxiv__papers",
         "raw_epoch__models",
+        "raw_huggingface__models",
+        "raw_paperswithcode__papers",
+        "raw_paperswithcode__results",
     }
 )
 """Raw tables this package created; the only identifiers the landing SQL is formatted with."""
@@ -61,7 +65,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     except BaseException:
         con.execute("rollback")
         raise
-    con.execute("commit")
+    con.execute("commit")  # outside the `try`: a failed commit has ended the transaction already
 
 
 def land_page(

@@ -1,8 +1,9 @@
-"""The curated releases built from the real Epoch snapshots (and, as they land, the other sources)."""
+"""The curated releases built from the real Epoch snapshots and the real Hub slice."""
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ import duckdb
 import pytest
 
 from sources import epoch
+from sources.records import RawRecord
 from transforms.family import family_key
 from transforms.labels import MODALITIES, QUALITY_TIERS
 from transforms.organizations import ORG_TYPES
@@ -26,8 +28,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyC
     con = open_work_db(tmp_path_factory.mktemp("releases") / "census.work.duckdb")
     for snapshot in sorted((FIXTURES / "epoch").glob("*.csv")):
         with snapshot.open("rb") as raw, transaction(con):
-            records = [item for item in epoch.read_csv(raw, snapshot.name) if isinstance(item, epoch.RawRecord)]
+            records = [item for item in epoch.read_csv(raw, snapshot.name) if isinstance(item, RawRecord)]
             land_page(con, "raw_epoch__models", records, run_id="fixture")
+    hub_page = json.loads((FIXTURES / "huggingface" / "api_models_page_2026-09-28_from_slice.json").read_text("utf-8"))
+    with transaction(con):
+        land_page(con, "raw_huggingface__models",
+                  [RawRecord(model["id"], json.dumps(model)) for model in hub_page], run_id="fixture")
     rebuild(con)
     yield con
     con.close()
@@ -109,3 +115,15 @@ def test_well_known_release_matches_its_public_announcement(built: duckdb.DuckDB
         assert base_name is not None and family_key(base_name[0]) == family_key(known["base_model"]), base_name
     else:
         assert base_release_id is None, base_name
+
+
+def test_quantized_reuploads_in_the_hub_slice_never_become_releases(built: duckdb.DuckDBPyConnection) -> None:
+    quantized = built.execute(
+        "select count(*) from stg_huggingface__models where base_relation = 'quantized' or gguf"
+    ).fetchone()[0]
+    leaked = built.execute(
+        "select count(*) from release_members join stg_huggingface__models on 'hf:' || repo_id = member_key "
+        "where base_relation = 'quantized' or gguf"
+    ).fetchone()[0]
+    excluded = built.execute("select count(*) from release_exclusions where source = 'huggingface'").fetchone()[0]
+    assert quantized > 0 and leaked == 0 and excluded >= quantized

@@ -2,6 +2,12 @@
 with raw_counts as (
     select 'epoch' as source, count(distinct source_key) as raw_records, count(*) as raw_versions
     from raw_epoch__models
+    union all
+    select 'arxiv', count(distinct source_key), count(*) from raw_arxiv__papers
+    union all
+    select 'huggingface', count(distinct source_key), count(*) from raw_huggingface__models
+    union all
+    select 'paperswithcode', count(distinct source_key), count(*) from raw_paperswithcode__papers
 ),
 
 reject_counts as (

@@ -12,7 +12,7 @@ referenced as (
 ),
 
 first_seen as (
-    select regexp_replace(source_key, 'v[0-9]+$', '') as arxiv_id, min(fetched_at) as first_seen_at, max(fetched_at) as last_seen_at
+    select source_key as arxiv_id, min(fetched_at) as first_seen_at, max(fetched_at) as last_seen_at
     from raw_arxiv__papers
     group by 1
 ),

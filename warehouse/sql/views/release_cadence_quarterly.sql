@@ -1,7 +1,8 @@
 -- one row per calendar quarter (UTC) with at least one notable release
 -- The quarter in progress is partial: its average is per elapsed month and its projection scales
--- the releases so far to the whole quarter.
-with releases as (
+-- the releases so far to the whole quarter. Growth compares the projection with the previous
+-- quarter's count; it is null when the previous quarter has no row.
+with notable_releases as (
     select released_on
     from releases
     where is_notable and released_on is not null and released_on <= current_date
@@ -11,7 +12,7 @@ quarters as (
     select
         date_trunc('quarter', released_on)::date as quarter_start,
         count(*) as releases
-    from releases
+    from notable_releases
     group by 1
 ),
 
@@ -39,16 +40,18 @@ projected as (
 
 final as (
     select
-        strftime(current.quarter_start, '%Y') || '-Q' || quarter(current.quarter_start) as quarter,
-        current.quarter_start,
-        current.releases::integer as releases,
-        round(current.avg_per_month, 2)::double as avg_per_month,
-        current.is_partial,
-        current.projected_releases::integer as projected_releases,
-        round(100.0 * (current.projected_releases - previous.releases) / previous.releases, 1)::double as qoq_growth_pct
-    from projected as current
-    left join projected as previous
-        on previous.quarter_start = (current.quarter_start - interval 3 month)::date
+        strftime(current_quarter.quarter_start, '%Y') || '-Q' || quarter(current_quarter.quarter_start) as quarter,
+        current_quarter.quarter_start,
+        current_quarter.releases::integer as releases,
+        round(current_quarter.avg_per_month, 2)::double as avg_per_month,
+        current_quarter.is_partial,
+        current_quarter.projected_releases::integer as projected_releases,
+        round(
+            100.0 * (current_quarter.projected_releases - previous_quarter.releases) / previous_quarter.releases, 1
+        )::double as qoq_growth_pct
+    from projected as current_quarter
+    left join projected as previous_quarter
+        on previous_quarter.quarter_start = (current_quarter.quarter_start - interval 3 month)::date
 )
 
 select * from final

@@ -1,0 +1,427 @@
+"""The Hugging Face Hub: the model listing, page by page, newest first, and the `hub-stats` dataset.
+
+Why not `HfApi.list_models`: it turns each record into a `ModelInfo` (re-serializing that would
+not be what the Hub sent) and hides the `Link` URL of the next page, which is what a run must
+save to resume after a kill or at its request budget. So this module sends the very GET
+`list_models(sort="createdAt", expand=EXPAND, limit=PAGE_SIZE)` sends (`listing_url` builds the
+same query; a test checks it against the client), through the client's own shared session
+(`huggingface_hub.utils.get_session`) with its headers (`build_hf_headers`), and follows the
+`Link: <absolute URL>; rel="next"` header itself. It does its own retries instead of
+`http_backoff`'s, because every attempt must count against the run's budget, and a 429 must wait
+as long as the `RateLimit`/`Retry-After` headers say (`parse_ratelimit_headers`).
+
+Records are yielded exactly as the page held them (each JSON object of the array, as JSON text).
+No DuckDB, no environment: the caller passes the endpoint, the token and the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import duckdb
+import httpx2
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers
+
+from sources.polite_http import redact
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://huggingface.co"
+PRIMARY_KEY = "id"
+CURSOR_FIELD = "createdAt"
+LISTING_PATH = "/api/models"
+PAGE_SIZE = 1_000
+"""The Hub serves at most 1,000 models a page; fewer pages means fewer requests against the budget."""
+EXPAND = (
+    "author",
+    "cardData",
+    "createdAt",
+    "downloads",
+    "evalResults",
+    "lastModified",
+    "library_name",
+    "likes",
+    "pipeline_tag",
+    "safetensors",
+    "tags",
+)
+"""Exactly the fields staging reads. `cardData` carries `base_model` and `model-index`; `tags` carry
+arxiv, lineage, license and dataset tags; `safetensors.total` the parameter count. `expand` cannot be
+combined with `full`/`cardData=True`, and `baseModels` is not expandable on the listing."""
+
+RETRIABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+RETRIABLE_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+MAX_WAIT_SECONDS = 330.0
+"""The Hub's rate-limit window is 5 minutes; a server asking for longer is told no and the run stops."""
+
+HUB_STATS_REPO = "cfahlgren1/hub-stats"
+HUB_STATS_FILE = "models.parquet"
+HUB_STATS_REQUIRED = {"id": "VARCHAR", "createdAt": "TIMESTAMP", "likes": "INT", "downloads": "INT", "tags": "[]"}
+"""Columns a window cannot be read without, and a fragment their DuckDB type must contain."""
+HUB_STATS_OPTIONAL = ("author", "lastModified", "pipeline_tag", "library_name", "safetensors", "baseModels",
+                      "cardData", "evalResults")
+"""Columns landed when present (they match the API's names); `baseModels` stands in for `cardData.base_model`."""
+HUB_STATS_BATCH = 1_000
+HUB_STATS_REQUESTS = 2
+"""What `hf_hub_download` costs when the cached file is stale: one HEAD for the commit, one GET."""
+
+
+class BudgetExhausted(Exception):
+    """The run has made all the requests it may; the caller's saved cursor says where to go on."""
+
+
+class CursorRejected(SourceError):
+    """The Hub refused a saved next-page URL (its cursor expired or changed format): list from the top again."""
+
+
+class HubStatsUnavailable(Exception):
+    """`hub-stats` is missing, refused, or no longer has the columns a window needs."""
+
+
+@dataclass
+class Page:
+    """One listing page: what to land, where the listing goes on, and the creation times it spanned."""
+
+    url: str
+    items: list[RawRecord | Rejected]
+    created: list[datetime | None]
+    next_url: str | None
+
+    @property
+    def newest_created_at(self) -> datetime | None:
+        return max((moment for moment in self.created if moment is not None), default=None)
+
+    @property
+    def oldest_created_at(self) -> datetime | None:
+        return min((moment for moment in self.created if moment is not None), default=None)
+
+
+@dataclass
+class WalkPage:
+    """A page of a walk down the listing, filtered to the walk's creation-time range."""
+
+    items: list[RawRecord | Rejected]
+    next_url: str | None
+    done: bool
+    newest_created_at: datetime | None
+    oldest_created_at: datetime | None
+    skipped: int = 0
+
+
+def listing_url(endpoint: str, page_size: int = PAGE_SIZE) -> str:
+    """The first page's URL: `list_models(sort="createdAt", expand=EXPAND, limit=page_size)`'s query."""
+    query = urlencode([("sort", "createdAt"), ("limit", page_size)] + [("expand", name) for name in EXPAND])
+    return f"{endpoint.rstrip('/')}{LISTING_PATH}?{query}"
+
+
+def parse_created_at(value: object) -> datetime | None:
+    """`createdAt` as an aware datetime (the Hub sends `2026-09-28T08:20:13.000Z`), None when unusable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def parse_page(body: bytes, url: str) -> tuple[list[RawRecord | Rejected], list[datetime | None]] | None:
+    """The records of a page body and, aligned with them, their creation times; None when not JSON."""
+    try:
+        items = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(items, list):
+        raise SourceUnavailable(
+            f"the model listing answered a JSON {type(items).__name__}, not an array: the API changed shape",
+            url=redact(url),
+        )
+    records: list[RawRecord | Rejected] = []
+    created: list[datetime | None] = []
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False)
+        key = item.get("id") or item.get("modelId") if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            records.append(Rejected(None, text, f"a listing item that is a JSON {type(item).__name__}, not an object"))
+        elif not isinstance(key, str) or not key.strip():
+            records.append(Rejected(None, text, "a listing item without an id"))
+        else:
+            records.append(RawRecord(key, text))
+        created.append(parse_created_at(item.get(CURSOR_FIELD)) if isinstance(item, dict) else None)
+    return records, created
+
+
+@dataclass
+class HubListing:
+    """GETs listing pages through the Hub client's session, within a request budget, politely."""
+
+    endpoint: str
+    token: str | None = None
+    max_requests: int = 400
+    timeout: float = 30.0
+    attempts: int = 5
+    backoff_seconds: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+    requests: int = 0
+    waited_seconds: float = 0.0
+    _not_before: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        # token=False: never send a token saved on the machine, only the one the settings hold.
+        self._headers = build_hf_headers(token=self.token or False, library_name="model-census")
+        self._origin = urlsplit(self.endpoint).netloc
+
+    def first_url(self) -> str:
+        return listing_url(self.endpoint)
+
+    def owns(self, url: str) -> bool:
+        """Whether a saved next-page URL belongs to this endpoint (it may have changed since)."""
+        return urlsplit(url).netloc == self._origin
+
+    def fetch_page(self, url: str) -> Page:
+        """One page: its records, the next page's URL, and the span of creation times it held.
+
+        A body that is not JSON is asked for once more (a proxy may have cut it short); if it is
+        still broken and says it is JSON, the page becomes one rejected record and the listing goes
+        on from its `Link` header. The models on it come back with the next popularity refresh.
+        """
+        for attempt in (1, 2):
+            response = self._get(url)
+            next_url = self._next_url(response, url)
+            parsed = parse_page(response.content, url)
+            if parsed is not None:
+                items, created = parsed
+                return Page(url, items, created, next_url)
+            content_type = response.headers.get("content-type", "")
+            if "json" not in content_type:
+                raise SourceUnavailable(
+                    f"the model listing answered {content_type or 'no content type'}, not JSON: the API moved or changed",
+                    url=redact(url),
+                )
+            if attempt == 1:
+                logger.warning("malformed JSON page from %s; asking once more", redact(url))
+        text = response.content.decode("utf-8", "replace")
+        reject = Rejected(None, text, f"malformed JSON page ({len(response.content):,} bytes) at {redact(url)}")
+        return Page(url, [reject], [None], next_url)
+
+    def _next_url(self, response: httpx2.Response, url: str) -> str | None:
+        link = response.links.get("next", {}).get("url")
+        if not link:
+            return None
+        target = urljoin(url, link)
+        if not self.owns(target):
+            # The next page on another host would get our token: refuse, as for a redirect.
+            raise SourceUnavailable(f"the next page link points to another site ({redact(target)})", url=redact(url))
+        return target
+
+    def _get(self, url: str) -> httpx2.Response:
+        """A 2xx response, after retrying 429/5xx/transport errors; every attempt counts against the budget."""
+        problem = "no attempt made"
+        current = url
+        for attempt in range(1, self.attempts + 1):
+            self._wait_for_window()
+            if self.requests >= self.max_requests:
+                raise BudgetExhausted(f"{self.requests} requests made, the budget is {self.max_requests}")
+            self.requests += 1
+            try:
+                response = get_session().get(current, headers=self._headers, timeout=self.timeout, follow_redirects=False)
+            except OfflineModeIsEnabled as exc:
+                raise SourceError("HF_HUB_OFFLINE is set: the Hub may not be asked", url=redact(url)) from exc
+            except RETRIABLE_ERRORS as exc:
+                problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                if attempt < self.attempts:
+                    self._pause(self._backoff(attempt), problem, attempt, url)
+                continue
+            if response.is_redirect:
+                current = self._same_host_redirect(response, current)
+                continue
+            if response.is_success:
+                self._note_window(response)
+                return response
+            if response.status_code in RETRIABLE_STATUS:
+                problem = f"HTTP {response.status_code}"
+                wait = header_wait_seconds(response.headers)
+                if wait is not None and wait > MAX_WAIT_SECONDS:
+                    raise SourceError(f"rate limited for {wait:.0f}s (more than {MAX_WAIT_SECONDS:.0f}s); "
+                                      "the next run continues from here", url=redact(url))
+                if attempt < self.attempts:
+                    self._pause(wait if wait is not None else self._backoff(attempt), problem, attempt, url)
+                continue
+            if response.status_code in (400, 410, 422) and "cursor=" in current:
+                raise CursorRejected(f"HTTP {response.status_code} for a saved listing cursor", url=redact(url))
+            if response.status_code in (404, 410):
+                raise SourceUnavailable(f"HTTP {response.status_code} on the model listing: the API moved or retired",
+                                        url=redact(url))
+            raise SourceError(_fatal_message(response, url, self.token), url=redact(url))
+        raise SourceError(f"{problem} after {self.attempts} attempts", url=redact(url))
+
+    def _same_host_redirect(self, response: httpx2.Response, current: str) -> str:
+        target = urljoin(current, response.headers.get("location", ""))
+        if not self.owns(target):
+            raise SourceUnavailable(f"redirected to another site ({redact(target)}): the API moved", url=redact(current))
+        return target
+
+    def _pause(self, seconds: float, problem: str, attempt: int, url: str) -> None:
+        logger.warning("%s from %s, retry %d/%d in %.1fs", problem, redact(url), attempt, self.attempts - 1, seconds)
+        self.waited_seconds += seconds
+        self.sleep(seconds)
+
+    def _note_window(self, response: httpx2.Response) -> None:
+        """A success that says the window is used up (`RateLimit: "api";r=0;t=N`) delays the next request."""
+        info = parse_ratelimit_headers(response.headers)
+        if info is not None and info.remaining == 0:
+            self._not_before = time.monotonic() + min(info.reset_in_seconds, MAX_WAIT_SECONDS)
+
+    def _wait_for_window(self) -> None:
+        remaining = self._not_before - time.monotonic()
+        if remaining > 0:
+            logger.info("rate-limit window used up; waiting %.1fs as the Hub asked", remaining)
+            self.waited_seconds += remaining
+            self.sleep(remaining)
+        self._not_before = 0.0
+
+    def _backoff(self, attempt: int) -> float:
+        return self.backoff_seconds * 2 ** (attempt - 1)
+
+
+def header_wait_seconds(headers: httpx2.Headers) -> float | None:
+    """Seconds a 429/503 asks us to wait: `RateLimit` reset when nothing remains, else `Retry-After`."""
+    info = parse_ratelimit_headers(headers)
+    if info is not None and info.remaining == 0:
+        return float(info.reset_in_seconds)
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def _fatal_message(response: httpx2.Response, url: str, token: str | None) -> str:
+    """Status, path and the Hub's own reason (via `hf_raise_for_status`), never the token.
+
+    A server may echo the `Authorization` header back in its message; the token is cut out of it.
+    """
+    from huggingface_hub.utils import hf_raise_for_status
+
+    reason = response.reason_phrase
+    try:
+        hf_raise_for_status(response)
+    except HfHubHTTPError as exc:
+        reason = (exc.server_message or reason).splitlines()[0][:300] if (exc.server_message or reason) else ""
+    if token:
+        reason = reason.replace(token, "***")
+    hint = " (is HF_TOKEN valid?)" if response.status_code in (401, 403) else ""
+    return f"HTTP {response.status_code} {reason}{hint} from {redact(url)}"
+
+
+def walk(
+    listing: HubListing,
+    start_url: str,
+    *,
+    stop_before: datetime | None,
+    skip_from: datetime | None = None,
+) -> Iterator[WalkPage]:
+    """Pages down the newest-first listing from `start_url` until a model created before `stop_before`.
+
+    Yields each page's records created in [stop_before, skip_from) (records without a creation time
+    are kept: they are models all the same), rejects always, and the next page's URL so the caller
+    can commit it with the page. Models newer than `skip_from` are paged past, not landed: that is
+    what an API backfill of an old window costs.
+    """
+    url: str | None = start_url
+    while url is not None:
+        page = listing.fetch_page(url)
+        kept: list[RawRecord | Rejected] = []
+        skipped = 0
+        reached_stop = False
+        for item, created in zip(page.items, page.created):
+            if isinstance(item, Rejected):
+                kept.append(item)
+                continue
+            if created is not None and stop_before is not None and created < stop_before:
+                reached_stop = True
+                continue
+            if created is not None and skip_from is not None and created >= skip_from:
+                skipped += 1
+                continue
+            kept.append(item)
+        done = reached_stop or page.next_url is None
+        yield WalkPage(kept, None if done else page.next_url, done, page.newest_created_at, page.oldest_created_at,
+                       skipped)
+        url = None if done else page.next_url
+
+
+# --- hub-stats ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HubStatsFile:
+    path: Path
+    bytes: int
+    requests: int
+
+
+def download_hub_stats(endpoint: str, token: str | None, cache_dir: Path | None = None) -> HubStatsFile:
+    """`models.parquet` of `cfahlgren1/hub-stats` through `huggingface_hub`, from `endpoint`.
+
+    The client's cache keeps it between runs: backfilling month after month downloads it once a
+    day (the dataset is rebuilt daily), not once per month. Any failure to get it (gone, gated,
+    renamed, unreachable) is `HubStatsUnavailable`, for `auto` to fall back to the listing.
+    """
+    api = HfApi(endpoint=endpoint, token=token or False)
+    try:
+        path = Path(api.hf_hub_download(HUB_STATS_REPO, HUB_STATS_FILE, repo_type="dataset", cache_dir=cache_dir))
+    except Exception as exc:  # the client raises httpx, OS and its own errors; each means "not usable now"
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise HubStatsUnavailable(f"{HUB_STATS_REPO}/{HUB_STATS_FILE}: {type(exc).__name__}: {first}") from exc
+    return HubStatsFile(path, path.stat().st_size, HUB_STATS_REQUESTS)
+
+
+def hub_stats_records(path: Path, since: date, until: date) -> Iterator[RawRecord | Rejected]:
+    """Rows of the parquet created in [since, until), each as the JSON of its row (API field names).
+
+    The schema is checked first: a column missing or of another kind raises `HubStatsUnavailable`
+    rather than landing rows staging would misread.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("set memory_limit = '256MB'")
+        con.execute("set TimeZone = 'UTC'")
+        schema = dict(con.execute("select column_name, column_type from (describe select * from read_parquet(?))",
+                                  [str(path)]).fetchall())
+        problems = [f"{name} ({schema.get(name, 'missing')})" for name, kind in HUB_STATS_REQUIRED.items()
+                    if kind not in schema.get(name, "missing").upper()]
+        if problems:
+            raise HubStatsUnavailable(f"{HUB_STATS_FILE} schema no longer fits: " + ", ".join(problems))
+        columns = list(HUB_STATS_REQUIRED) + [name for name in HUB_STATS_OPTIONAL if name in schema]
+        select_list = ", ".join(f'"{name}"' for name in columns)
+        cursor = con.execute(
+            f"select id, to_json(row_data)::varchar from (select {select_list} from read_parquet($path) "
+            "where createdAt >= $since and createdAt < $until) as row_data",
+            {"path": str(path), "since": datetime.combine(since, datetime.min.time()),
+             "until": datetime.combine(until, datetime.min.time())},
+        )
+        while rows := cursor.fetchmany(HUB_STATS_BATCH):
+            for key, payload in rows:
+                if key:
+                    yield RawRecord(key, payload)
+                else:
+                    yield Rejected(None, payload, f"{HUB_STATS_FILE}: a row without an id")
+    finally:
+        con.close()

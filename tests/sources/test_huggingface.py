@@ -1,0 +1,330 @@
+"""The Hub source over real HTTP: cursor paging, expand, rate limits, bursts, broken pages, hub-stats."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from itertools import islice
+from pathlib import Path
+
+import duckdb
+import pytest
+from huggingface_hub import HfApi
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from sources import huggingface
+from sources.huggingface import EXPAND, BudgetExhausted, HubListing, HubStatsUnavailable
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "huggingface"
+SLICE = json.loads((FIXTURES / "api_models_page_2026-09-28_from_slice.json").read_text(encoding="utf-8"))
+LEGACY = json.loads((FIXTURES / "legacy_2022_api_models_full_config_records.json").read_text(encoding="utf-8"))
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+class Sleeps(list):
+    """Records the waits instead of sleeping them."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def lister(server: HTTPServer, sleeps: Sleeps, **options: object) -> HubListing:
+    server.expect_request("/api/agent-harnesses").respond_with_data("not found", status=404)
+    return HubListing(server.url_for("").rstrip("/"), backoff_seconds=0.5, sleep=sleeps, **options)
+
+
+def page(records: list[dict], next_url: str | None = None) -> Response:
+    headers = dict(JSON)
+    if next_url:
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return Response(json.dumps(records), headers=headers)
+
+
+def serve_in_order(server: HTTPServer, *responses: Response) -> None:
+    for response in responses:
+        server.expect_ordered_request("/api/models").respond_with_response(response)
+
+
+def keys(items: list[RawRecord | Rejected]) -> list[str | None]:
+    return [item.key for item in items]
+
+
+def test_pages_follow_the_absolute_link_header_until_a_page_has_none(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    second = httpserver.url_for("/api/models") + "?cursor=eyJwIjoxfQ&sort=createdAt&limit=1000"
+    serve_in_order(httpserver, page(SLICE[:25], second), page(SLICE[25:]))
+
+    pages = list(huggingface.walk(listing, listing.first_url(), stop_before=None))
+
+    assert [page.done for page in pages] == [False, True]
+    assert keys(pages[0].items + pages[1].items) == [model["id"] for model in SLICE]
+    assert pages[0].next_url == second
+    assert listing.requests == 2
+    assert httpserver.log[-1][0].args["cursor"] == "eyJwIjoxfQ"
+
+
+def test_the_listing_asks_exactly_what_list_models_asks(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    seen: list[list[tuple[str, str]]] = []
+
+    def record(request: Request) -> Response:
+        seen.append(sorted(request.args.items(multi=True)))
+        return page(SLICE[:2])
+
+    listing = lister(httpserver, sleeps)
+    httpserver.expect_request("/api/models").respond_with_handler(record)
+    list(islice(HfApi(endpoint=listing.endpoint, token=False).list_models(
+        sort="created_at", expand=list(EXPAND), limit=huggingface.PAGE_SIZE), 1))
+    listing.fetch_page(listing.first_url())
+
+    assert seen[0] == seen[1]
+    assert ("expand", "cardData") in seen[1] and ("expand", "safetensors") in seen[1]
+    assert ("sort", "createdAt") in seen[1] and ("limit", "1000") in seen[1]
+
+
+def test_expand_parameters_are_checked_by_the_server(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    expected = "sort=createdAt&limit=1000&" + "&".join(f"expand={name}" for name in EXPAND)
+    httpserver.expect_request("/api/models", query_string=expected).respond_with_response(page(SLICE[:3]))
+
+    result = listing.fetch_page(listing.first_url())
+
+    assert keys(result.items) == [model["id"] for model in SLICE[:3]]
+
+
+def test_a_429_waits_as_its_ratelimit_header_says_then_goes_on(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    limited = Response("rate limited", status=429, headers={
+        "RateLimit": '"api";r=0;t=7', "RateLimit-Policy": '"fixed window";"api";q=500;w=300', "Retry-After": "99"})
+    serve_in_order(httpserver, limited, page(SLICE[:5]))
+
+    result = listing.fetch_page(listing.first_url())
+
+    assert len(result.items) == 5
+    assert sleeps == [7.0]
+    assert listing.requests == 2
+
+
+def test_a_429_without_ratelimit_header_waits_its_retry_after(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    serve_in_order(httpserver, Response("slow down", status=429, headers={"Retry-After": "3"}), page(SLICE[:1]))
+
+    listing.fetch_page(listing.first_url())
+
+    assert sleeps == [3.0]
+
+
+def test_a_rate_limit_asking_more_than_a_window_stops_the_run(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    serve_in_order(httpserver, Response("", status=429, headers={"Retry-After": "3600"}))
+
+    with pytest.raises(SourceError, match="rate limited for 3600s"):
+        listing.fetch_page(listing.first_url())
+    assert sleeps == []
+
+
+def test_a_success_that_says_the_window_is_used_up_delays_the_next_request(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    last = page(SLICE[:1], httpserver.url_for("/api/models") + "?cursor=x")
+    last.headers["RateLimit"] = '"api";r=0;t=4'
+    serve_in_order(httpserver, last, page(SLICE[1:2]))
+
+    list(huggingface.walk(listing, listing.first_url(), stop_before=None))
+
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 4.0
+
+
+def test_a_burst_of_5xx_is_retried_with_growing_backoff(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    serve_in_order(httpserver, Response("", status=502), Response("", status=503), Response("", status=500),
+                   page(SLICE[:2]))
+
+    result = listing.fetch_page(listing.first_url())
+
+    assert len(result.items) == 2
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert listing.requests == 4
+
+
+def test_5xx_that_does_not_stop_fails_the_source_after_its_attempts(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps, attempts=3)
+    httpserver.expect_request("/api/models").respond_with_data("down", status=503)
+
+    with pytest.raises(SourceError, match="HTTP 503 after 3 attempts"):
+        listing.fetch_page(listing.first_url())
+    assert listing.requests == 3
+
+
+def test_an_empty_last_page_ends_the_listing(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    serve_in_order(httpserver, page(SLICE[:3], httpserver.url_for("/api/models") + "?cursor=a"), page([]))
+
+    pages = list(huggingface.walk(listing, listing.first_url(), stop_before=None))
+
+    assert [len(p.items) for p in pages] == [3, 0]
+    assert pages[-1].done
+
+
+def test_an_empty_page_in_the_middle_does_not_end_the_listing(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    more = httpserver.url_for("/api/models")
+    serve_in_order(httpserver, page(SLICE[:3], more + "?cursor=a"), page([], more + "?cursor=b"), page(SLICE[3:5]))
+
+    pages = list(huggingface.walk(listing, listing.first_url(), stop_before=None))
+
+    assert sum(len(p.items) for p in pages) == 5
+
+
+def test_a_malformed_json_page_is_asked_again_then_rejected_and_the_listing_goes_on(
+    httpserver: HTTPServer, sleeps: Sleeps
+) -> None:
+    listing = lister(httpserver, sleeps)
+    more = httpserver.url_for("/api/models")
+    broken = '[{"id": "a/b", "createdAt": "2026-09-28T08:20:13.000Z"}, {"id": "c/d", "crea'
+    serve_in_order(httpserver, page(SLICE[:2], more + "?cursor=a"),
+                   Response(broken, headers={**JSON, "Link": f'<{more}?cursor=b>; rel="next"'}),
+                   Response(broken, headers={**JSON, "Link": f'<{more}?cursor=b>; rel="next"'}),
+                   page(SLICE[2:4]))
+
+    items = [item for p in huggingface.walk(listing, listing.first_url(), stop_before=None) for item in p.items]
+
+    assert keys(items) == [SLICE[0]["id"], SLICE[1]["id"], None, SLICE[2]["id"], SLICE[3]["id"]]
+    rejected = items[2]
+    assert isinstance(rejected, Rejected) and rejected.raw_text == broken and "malformed JSON page" in rejected.reason
+    assert listing.requests == 4
+
+
+def test_html_instead_of_json_means_the_api_moved(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    httpserver.expect_request("/api/models").respond_with_data("<html>moved</html>", content_type="text/html")
+
+    with pytest.raises(SourceUnavailable, match="text/html"):
+        listing.fetch_page(listing.first_url())
+
+
+def test_records_missing_optional_fields_land_exactly_as_received(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    odd = [{"id": "bare/model"}, {"no": "id"}, "a string"]
+    httpserver.expect_request("/api/models").respond_with_response(page(LEGACY + odd))
+
+    items = listing.fetch_page(listing.first_url()).items
+
+    records = [item for item in items if isinstance(item, RawRecord)]
+    assert [record.key for record in records] == [model["modelId"] for model in LEGACY] + ["bare/model"]
+    assert [json.loads(record.payload) for record in records] == LEGACY + [{"id": "bare/model"}]
+    assert [item.reason for item in items if isinstance(item, Rejected)] == [
+        "a listing item without an id", "a listing item that is a JSON str, not an object"]
+
+
+def test_the_budget_stops_before_the_request_that_would_exceed_it(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps, max_requests=2)
+    more = httpserver.url_for("/api/models")
+    serve_in_order(httpserver, page(SLICE[:1], more + "?cursor=a"), page(SLICE[1:2], more + "?cursor=b"))
+
+    walked = huggingface.walk(listing, listing.first_url(), stop_before=None)
+    next(walked)
+    second = next(walked)
+    with pytest.raises(BudgetExhausted):
+        next(walked)
+    assert listing.requests == 2
+    assert second.next_url == more + "?cursor=b"
+
+
+def test_a_next_link_to_another_host_is_refused(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    httpserver.expect_request("/api/models").respond_with_response(page(SLICE[:1], "https://elsewhere.example/api/models?c=1"))
+
+    with pytest.raises(SourceUnavailable, match="another site"):
+        listing.fetch_page(listing.first_url())
+
+
+def test_the_token_is_sent_and_never_appears_in_an_error(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps, token="hf_secret_token_value")
+    httpserver.expect_request("/api/models", headers={"Authorization": "Bearer hf_secret_token_value"}).respond_with_data(
+        '{"error": "Invalid credentials in Authorization header: Bearer hf_secret_token_value"}', status=401,
+        headers={"Content-Type": "application/json", "X-Error-Message": "bad token hf_secret_token_value"})
+
+    with pytest.raises(SourceError) as caught:
+        listing.fetch_page(listing.first_url())
+    assert "HTTP 401" in str(caught.value) and "HF_TOKEN" in str(caught.value)
+    assert "hf_secret_token_value" not in str(caught.value) + caught.value.url
+
+
+def test_a_walk_lands_its_creation_window_and_stops_below_it(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    listing = lister(httpserver, sleeps)
+    more = httpserver.url_for("/api/models")
+    serve_in_order(httpserver, page(SLICE[:20], more + "?cursor=a"), page(SLICE[20:], more + "?cursor=b"))
+    since = datetime(2026, 9, 28, 8, 30, tzinfo=timezone.utc)
+    until = datetime(2026, 9, 28, 9, 0, tzinfo=timezone.utc)
+
+    pages = list(huggingface.walk(listing, listing.first_url(), stop_before=since, skip_from=until))
+
+    landed = [json.loads(item.payload)["createdAt"] for p in pages for item in p.items]
+    assert landed and all("2026-09-28T08:30" <= moment < "2026-09-28T09:00" for moment in landed)
+    assert len(landed) == sum(1 for m in SLICE if "2026-09-28T08:30" <= m["createdAt"] < "2026-09-28T09:00")
+    assert pages[-1].done and listing.requests == 2
+    assert sum(p.skipped for p in pages) == sum(1 for m in SLICE if m["createdAt"] >= "2026-09-28T09:00")
+
+
+def write_hub_stats(path: Path, *, drop: str | None = None) -> None:
+    """A models.parquet in hub-stats' layout, from the slice: typed createdAt, tags list, baseModels struct."""
+    con = duckdb.connect()
+    source = FIXTURES / "api_models_page_2026-09-28_from_slice.json"
+    columns = "id, author, createdAt::timestamptz as createdAt, likes::bigint as likes, downloads::bigint as downloads, tags"
+    if drop:
+        columns = ", ".join(part for part in columns.split(", ") if drop not in part)
+    con.execute(
+        f"copy (select {columns}, {{'models': [{{'_id': 'x', 'id': 'Qwen/Qwen3-8B'}}], 'relation': 'adapter'}} as baseModels "
+        f"from read_json('{source}')) to '{path}' (format parquet)"
+    )
+    con.close()
+
+
+def test_hub_stats_rows_of_the_window_come_with_the_api_field_names(tmp_path: Path) -> None:
+    path = tmp_path / "models.parquet"
+    write_hub_stats(path)
+
+    items = list(huggingface.hub_stats_records(path, date(2026, 9, 28), date(2026, 9, 29)))
+    outside = list(huggingface.hub_stats_records(path, date(2026, 9, 1), date(2026, 9, 28)))
+
+    assert len(items) == len(SLICE) and outside == []
+    first = json.loads(next(item for item in items if item.key == SLICE[0]["id"]).payload)
+    assert first["tags"] == SLICE[0]["tags"] and first["baseModels"]["relation"] == "adapter"
+    assert set(first) >= {"id", "createdAt", "likes", "downloads", "tags", "author"}
+
+
+def test_hub_stats_without_a_needed_column_is_unusable(tmp_path: Path) -> None:
+    path = tmp_path / "models.parquet"
+    write_hub_stats(path, drop="likes")
+
+    with pytest.raises(HubStatsUnavailable, match="likes"):
+        list(huggingface.hub_stats_records(path, date(2026, 9, 28), date(2026, 9, 29)))
+
+
+def test_hub_stats_missing_from_the_hub_is_unavailable(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/api/agent-harnesses").respond_with_data("", status=404)
+    httpserver.expect_request(f"/datasets/{huggingface.HUB_STATS_REPO}/resolve/main/{huggingface.HUB_STATS_FILE}") \
+        .respond_with_data("Repository not found", status=404, headers={"X-Error-Code": "RepoNotFound"})
+
+    with pytest.raises(HubStatsUnavailable, match="hub-stats"):
+        huggingface.download_hub_stats(httpserver.url_for("").rstrip("/"), None, cache_dir=tmp_path)
+
+
+def test_the_fixture_records_are_what_the_client_itself_parses() -> None:
+    """The constructed, fully expanded records follow `ModelInfo`'s parsing of the current API's fields."""
+    from huggingface_hub.hf_api import ModelInfo
+
+    constructed = json.loads((FIXTURES / "api_models_expanded_constructed.json").read_text(encoding="utf-8"))
+    infos = {record["id"]: ModelInfo(**dict(record)) for record in constructed + SLICE}
+
+    qwen = infos["Qwen/Qwen3.6-35B-A3B"]
+    assert qwen.safetensors.total == 35_100_000_000 and qwen.eval_results[0].dataset_id == "Idavidrein/gpqa"
+    assert qwen.card_data.eval_results and qwen.created_at.year == 2026 and qwen.last_modified is not None
+    assert infos["someone/qwen-merge-7b"].card_data.base_model == ["Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-Math-7B"]
+    assert all(info.created_at is not None and info.tags is not None for info in infos.values())

@@ -1,0 +1,87 @@
+-- one row per Hub repo: its latest landed version, unpacked
+-- Reads both shapes raw holds: listing records (lineage in tags and cardData.base_model) and hub-stats rows
+-- (lineage also in baseModels {models: [{id}], relation}). Tags are the Hub's own, computed from the card.
+with latest as (
+    select source_key, payload, fetched_at
+    from raw_huggingface__models_latest
+),
+
+fields as (
+    select
+        source_key as repo_id,
+        nullif(trim(payload ->> 'author'), '') as author_sent,
+        try_cast(payload ->> 'createdAt' as timestamptz) as created_at,
+        try_cast(payload ->> 'lastModified' as timestamptz) as last_modified,
+        nullif(payload ->> 'pipeline_tag', '') as pipeline_tag,
+        nullif(payload ->> 'library_name', '') as library_name,
+        case when json_type(payload -> 'tags') = 'ARRAY' then payload ->> '$.tags[*]' else [] end as tags,
+        case json_type(payload -> '$.cardData.base_model')
+            when 'VARCHAR' then [payload ->> '$.cardData.base_model']
+            when 'ARRAY' then payload ->> '$.cardData.base_model[*]'
+            else []
+        end as card_base_models,
+        case when json_type(payload -> '$.baseModels.models') = 'ARRAY'
+            then payload ->> '$.baseModels.models[*].id' else [] end as stats_base_models,
+        nullif(payload ->> '$.baseModels.relation', '') as stats_relation,
+        try_cast(payload ->> 'likes' as bigint) as likes,
+        try_cast(payload ->> 'downloads' as bigint) as downloads,
+        try_cast(payload ->> '$.safetensors.total' as bigint) as parameters,
+        coalesce(json_type(payload -> '$.cardData."model-index"') not in ('NULL'), false)
+            or coalesce(json_type(payload -> '$."model-index"') not in ('NULL'), false) as card_model_index,
+        coalesce(json_array_length(case when json_type(payload -> 'evalResults') = 'ARRAY'
+            then payload -> 'evalResults' end), 0) > 0 as has_eval_results,
+        fetched_at
+    from latest
+),
+
+lineage as (
+    select
+        repo_id,
+        -- base_model:<repo> and base_model:<relation>:<repo>; the relation word is dropped from the repo
+        list_transform(
+            list_filter(tags, lambda tag: tag like 'base_model:%'),
+            lambda tag: regexp_replace(substr(tag, 12), '^(finetune|adapter|quantized|merge):', '')
+        ) as tag_base_models,
+        list_transform(
+            list_filter(tags, lambda tag: regexp_matches(tag, '^base_model:(finetune|adapter|quantized|merge):')),
+            lambda tag: regexp_extract(tag, '^base_model:([a-z]+):', 1)
+        ) as tag_relations
+    from fields
+),
+
+final as (
+    select
+        fields.repo_id,
+        coalesce(fields.author_sent, case when fields.repo_id like '%/%' then split_part(fields.repo_id, '/', 1) end)
+            as author,
+        fields.created_at,
+        fields.last_modified,
+        fields.pipeline_tag,
+        fields.library_name,
+        fields.tags::varchar[] as tags,
+        list_sort(list_distinct(list_transform(
+            list_filter(fields.tags, lambda tag: tag like 'arxiv:%'),
+            lambda tag: regexp_replace(substr(tag, 7), 'v[0-9]+$', '')
+        )))::varchar[] as arxiv_ids,
+        substr(list_filter(fields.tags, lambda tag: tag like 'license:%')[1], 9) as license,
+        list_sort(list_distinct(list_transform(
+            list_filter(fields.tags, lambda tag: tag like 'dataset:%'), lambda tag: substr(tag, 9)
+        )))::varchar[] as datasets,
+        list_sort(list_distinct(list_filter(
+            list_concat(lineage.tag_base_models, fields.card_base_models, fields.stats_base_models),
+            lambda base: nullif(trim(base), '') is not null
+        )))::varchar[] as base_models,
+        coalesce(lineage.tag_relations[1], fields.stats_relation) as base_relation,
+        fields.likes,
+        fields.downloads,
+        fields.parameters,
+        fields.card_model_index or list_contains(fields.tags, 'model-index') as has_model_index,
+        fields.has_eval_results,
+        coalesce(fields.library_name in ('gguf', 'ggml'), false)
+            or list_contains(fields.tags, 'gguf') or list_contains(fields.tags, 'ggml') as gguf,
+        fields.fetched_at
+    from fields
+    inner join lineage on lineage.repo_id = fields.repo_id
+)
+
+select * from final
