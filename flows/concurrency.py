@@ -29,6 +29,10 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 SLOTS_PER_SOURCE = 1
 """One connection per service at a time, as arXiv's terms ask; the other services get the same courtesy."""
+SLOT_LEASE_SECONDS = 60.0
+"""Prefect's shortest lease, renewed in the background while the ingest runs: a run killed with
+SIGKILL cannot release its slot, and the lease frees it within a minute (the default 300 s would
+keep the next run of the source waiting five minutes)."""
 
 
 class SourceBusy(RuntimeError):
@@ -66,7 +70,8 @@ def source_slot(source: str, *, wait_seconds: float) -> Iterator[None]:
     slot = ExitStack()
     try:
         slot.enter_context(
-            concurrency(name, occupy=1, timeout_seconds=wait_seconds, strict=True, raise_on_lease_renewal_failure=False)
+            concurrency(name, occupy=1, timeout_seconds=wait_seconds, strict=True, lease_duration=SLOT_LEASE_SECONDS,
+                        raise_on_lease_renewal_failure=False)
         )
     except TimeoutError:
         raise SourceBusy(

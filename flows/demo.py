@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from flows import demo_arxiv, demo_paperswithcode
+from flows.demo_open_llm_leaderboard import DatasetReplay
 from flows.demo_huggingface import HubReplay
 from flows.replay_server import DEMO_SNAPSHOT, ReplayServer, Route
 
@@ -23,7 +24,7 @@ DEMO_SINCE = date(2015, 1, 1)
 
 def demo_routes() -> dict[str, Route]:
     """API routes of the sources whose answers depend on the query; static files need none."""
-    return {**HubReplay.from_file().routes(), **demo_arxiv.demo_replay().routes(), demo_paperswithcode.PREFIX: demo_paperswithcode.CatalogReplay.from_snapshot()}
+    return {**HubReplay.from_file().routes(), **demo_arxiv.demo_replay().routes(), demo_paperswithcode.PREFIX: demo_paperswithcode.CatalogReplay.from_snapshot(), **DatasetReplay().routes()}
 
 
 def demo_environment(base_url: str, db: Path) -> dict[str, str]:

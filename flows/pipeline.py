@@ -34,6 +34,7 @@ from flows.ingest import IngestRun, SourceOutcome, Window
 from flows.ingest_arxiv import ingest_arxiv
 from flows.ingest_epoch import ingest_epoch
 from flows.ingest_huggingface import ingest_huggingface
+from flows.ingest_open_llm_leaderboard import ingest_open_llm_leaderboard
 from flows.ingest_paperswithcode import ingest_paperswithcode
 from flows.progress import IngestProgress, RunProgress
 from flows.report import publish_report_artifact
@@ -45,13 +46,14 @@ from warehouse.connection import open_work_db, writer_lock
 from warehouse.publish import publish
 from warehouse.raw import LoadCounts
 
-SourceName = Literal["epoch", "paperswithcode", "huggingface", "arxiv"]
+SourceName = Literal["epoch", "paperswithcode", "huggingface", "arxiv", "open_llm_leaderboard"]
 """Every source a run can name; the backfill form in the Prefect UI offers exactly these."""
 
 INGESTERS: dict[str, Callable[[IngestRun, Settings, Window], None]] = {
     "arxiv": ingest_arxiv,
     "epoch": ingest_epoch,
     "huggingface": ingest_huggingface,
+    "open_llm_leaderboard": ingest_open_llm_leaderboard,
     "paperswithcode": ingest_paperswithcode,
 }
 ALL_SOURCES: tuple[str, ...] = tuple(INGESTERS)
@@ -323,3 +325,9 @@ def ingest_huggingface_flow() -> list[SourceOutcome]:
 def ingest_paperswithcode_flow() -> list[SourceOutcome]:
     """Papers With Code alone (papers since the saved date, their results), then rebuild and publish."""
     return run_pipeline(["paperswithcode"], Window())
+
+
+@flow(name="ingest-open_llm_leaderboard")
+def ingest_open_llm_leaderboard_flow() -> list[SourceOutcome]:
+    """The Open LLM Leaderboard archives alone (downloaded only when a dataset's commit changed), then rebuild and publish."""
+    return run_pipeline(["open_llm_leaderboard"], Window())

@@ -19,8 +19,9 @@ MIN_INTERVAL_SECONDS = 5.0
 
 
 def progress_key(source: str) -> str:
-    """The artifact's key (lowercase, digits and dashes), so the Artifacts page lists its history."""
-    return f"census-progress-{source}"
+    """The artifact's key (lowercase, digits and dashes only: `open_llm_leaderboard` becomes
+    `census-progress-open-llm-leaderboard`), so the Artifacts page lists its history."""
+    return f"census-progress-{source.replace('_', '-')}"
 
 
 class IngestProgress:

@@ -111,7 +111,11 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            self.wfile.write(reply.body)
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+
+        # The Hub's file protocol asks HEAD first (commit and ETag), then GET: same headers, no body.
+        do_HEAD = do_GET  # noqa: N815 (the stdlib's name)
 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the pipeline's own log says what was fetched."""

@@ -213,11 +213,32 @@ def _evaluation_section(con: duckdb.DuckDBPyConnection, quarter: str) -> Section
         "evaluation_coverage",
         "The evaluation gap",
         f"Notable releases of {quarter} with a published evaluation (model card results, Hub evaluation results, "
-        "Papers With Code, Epoch benchmarks) and without one, per quality tier.",
+        "Papers With Code, Epoch benchmarks, Open LLM Leaderboard) and without one, per quality tier."
+        + _evidence_note(con, quarter),
         ("quality_tier", "releases", "with_evaluation", "without_evaluation", "share_evaluated_pct"),
         rows,
         chart,
     )
+
+
+def _evidence_note(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
+    """Which evidence the `with_evaluation` counts rest on, per tier: a release with several kinds counts under each."""
+    rows = _rows(
+        con,
+        "with evaluated as (select quality_tier, unnest(evaluation_evidence) as evidence from releases "
+        "where is_notable and has_evaluation and released_on <= current_date "
+        "and strftime(released_on, '%Y') || '-Q' || quarter(released_on) = ?) "
+        "select quality_tier, evidence, count(*) from evaluated group by quality_tier, evidence "
+        "order by array_position(['frontier', 'near_frontier', 'production', 'experimental'], quality_tier), 3 desc, 2",
+        [quarter],
+    )
+    if not rows:
+        return ""
+    by_tier: dict[str, list[str]] = {}
+    for tier, evidence, count in rows:
+        by_tier.setdefault(tier, []).append(f"{evidence} {count:,}")
+    return " The evaluated counts rest on (a release with several kinds of evidence counts under each): " + "; ".join(
+        f"{tier}: {', '.join(kinds)}" for tier, kinds in by_tier.items()) + "."
 
 
 # --- formatting -----------------------------------------------------------------------------------
@@ -382,6 +403,14 @@ def open_published(db: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _inside(out: Path, name: str) -> Path:
+    """`out/name`, refused when it resolves elsewhere (a symlink planted there): a report writes only where asked."""
+    target = out / name
+    if target.resolve().parent != out.resolve():
+        raise ReportUnavailable(f"refusing to write {target}: it resolves to {target.resolve()}, outside {out.resolve()}")
+    return target
+
+
 def write_report(db: Path, quarter: str | None, fmt: Format, out: Path) -> Path:
     """Write `report-<quarter>.<md|html>` (and, for Markdown, one SVG per chart) into `out`; returns the document."""
     con = open_published(db)
@@ -392,16 +421,16 @@ def write_report(db: Path, quarter: str | None, fmt: Format, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"report-{story.quarter}"
     if fmt == "html":
-        document = out / f"{stem}.html"
+        document = _inside(out, f"{stem}.html")
         document.write_text(render_html(story), encoding="utf-8")
         return document
 
     def chart_file(section: Section) -> str:
         name = f"{stem}-{section.key}.svg"
-        (out / name).write_text(section.chart, encoding="utf-8")
+        _inside(out, name).write_text(section.chart, encoding="utf-8")
         return name
 
-    document = out / f"{stem}.md"
+    document = _inside(out, f"{stem}.md")
     document.write_text(render_markdown(story, chart_file), encoding="utf-8")
     return document
 

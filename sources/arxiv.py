@@ -37,7 +37,7 @@ import arxiv
 import feedparser
 import requests
 
-from sources.polite_http import MAX_REDIRECTS, RETRIABLE_STATUS, redact, retry_after_seconds
+from sources.polite_http import MAX_REDIRECTS, RETRIABLE_STATUS, TRANSIENT_ERRORS, redact, retry_after_seconds
 from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ class ArxivClient:
         self._retry_after = 0.0
         try:
             response = self._session.get(url, timeout=self.timeout, allow_redirects=False)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except TRANSIENT_ERRORS as exc:  # no answer, a late one, or one cut off mid-body
             self._connection_problem = f"{type(exc).__name__}"
             return None
         finally:

@@ -134,7 +134,10 @@ class Catalog:
             raise SourceError(f"{exc}{detail}", url=exc.url) from exc
         with response:
             content_type = response.headers.get("Content-Type", "")
-            body = response.content
+            try:
+                body = response.content
+            except requests.RequestException as exc:
+                raise SourceError(f"{path} answer broke off: {type(exc).__name__}", url=polite_http.redact(url)) from exc
         if "json" not in content_type.lower():
             raise SourceUnavailable(
                 f"{path} answered {content_type or 'no content type'} instead of JSON "

@@ -14,7 +14,7 @@ from transforms.build_releases import ReleaseInputs, build_release_tables
 from warehouse.raw import transaction
 from warehouse.sql_files import read_sql
 
-STAGING: tuple[str, ...] = ("stg_epoch__models", "stg_paperswithcode__papers", "stg_paperswithcode__results", "stg_huggingface__models", "stg_arxiv__papers")
+STAGING: tuple[str, ...] = ("stg_epoch__models", "stg_paperswithcode__papers", "stg_paperswithcode__results", "stg_huggingface__models", "stg_arxiv__papers", "stg_open_llm_leaderboard__results")
 CURATED: tuple[str, ...] = ("source_status",)
 VIEWS: tuple[str, ...] = (
     "release_cadence_quarterly",

@@ -64,6 +64,8 @@ class Member:
     likes: int | None = None
     evidence: list[str] = field(default_factory=list)
     can_stand_alone: bool = True
+    open_llm_v1_average: float | None = None
+    open_llm_v2_average: float | None = None
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ def _assemble(
     tier, tier_reason = label_quality_tier(ordered, known_org, frontier.at(released_on) if released_on else None)
     likes = sum(m.likes or 0 for m in ordered)
     notable, notable_reason = _notability(ordered, tier, likes, options)
-    evidence = sorted({kind for m in ordered for kind in m.evidence})
+    evidence = _evaluation_evidence(ordered)
     family = _family_name(ordered, known_org)
     distinct_names = {m.name for m in ordered if m.source in ("epoch", "huggingface")}
     organization = known_org.name if known_org else (main.organization or main.hf_author)
@@ -338,12 +340,29 @@ def _assemble(
             "modality": modality_reason,
             "quality_tier": tier_reason,
             "is_notable": notable_reason,
-            "has_evaluation": ", ".join(evidence) if evidence else "no model-index, evalResults, Papers With Code results or Epoch benchmark data",
+            "has_evaluation": ", ".join(evidence) if evidence else "no model-index, evalResults, Papers With Code results, Epoch benchmark data or Open LLM Leaderboard entry",
         },
         "first_seen_at": min((m.first_seen_at for m in ordered if m.first_seen_at), default=None),
         "updated_at": max((m.last_seen_at for m in ordered if m.last_seen_at), default=None),
+        "open_llm_v1_average": max((m.open_llm_v1_average for m in ordered if m.open_llm_v1_average is not None), default=None),
+        "open_llm_v2_average": max((m.open_llm_v2_average for m in ordered if m.open_llm_v2_average is not None), default=None),
         "_members": ordered,
     }
+
+
+def _evaluation_evidence(ordered: list[Member]) -> list[str]:
+    """Every member's evidence, sorted; a leaderboard version's `_merged_or_flagged` mark only when it is all there is.
+
+    Each Hub member marks its Open LLM Leaderboard evidence when every entry of that repo was a merge
+    or flagged (the leaderboard warned that merges inflate scores); one unmarked entry among the
+    release's members (the chat variant evaluated cleanly, say) lifts the mark for the release.
+    """
+    evidence = {kind for m in ordered for kind in m.evidence}
+    for version in ("v1", "v2"):
+        entry, mark = f"open_llm_leaderboard_{version}", f"open_llm_leaderboard_{version}_merged_or_flagged"
+        if any(entry in m.evidence and mark not in m.evidence for m in ordered):
+            evidence.discard(mark)
+    return sorted(evidence)
 
 
 def _family_name(ordered: list[Member], known_org: Organization | None) -> str:

@@ -22,6 +22,7 @@ RAW_TABLES = frozenset(
         "raw_arxiv__papers",
         "raw_epoch__models",
         "raw_huggingface__models",
+        "raw_open_llm_leaderboard__results",
         "raw_paperswithcode__papers",
         "raw_paperswithcode__results",
     }

@@ -28,6 +28,7 @@ import pytest
 
 from flows.demo import DEMO_SINCE, demo_environment, demo_routes
 from flows.pipeline import ALL_SOURCES
+from flows.progress import progress_key
 from flows.replay_server import DEMO_SNAPSHOT, ReplayServer
 
 pytestmark = pytest.mark.integration
@@ -260,7 +261,7 @@ def test_backfill_through_the_worker_loads_the_warehouse_and_shows_its_artifacts
     assert sum(row["fetched"] for row in rows) > 0
     assert float(by_key["census-run-progress"]["data"]) == 100.0
     for source in ALL_SOURCES:
-        progress = by_key[f"census-progress-{source}"]
+        progress = by_key[progress_key(source)]
         assert progress["type"] == "progress" and float(progress["data"]) == 100.0
 
     task_runs = stack.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})

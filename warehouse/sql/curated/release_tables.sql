@@ -32,7 +32,9 @@ create or replace table releases (
     sources varchar[] not null,
     label_reasons json not null,
     first_seen_at timestamptz,
-    updated_at timestamptz
+    updated_at timestamptz,
+    open_llm_v1_average double,         -- best Open LLM Leaderboard v1 average of any of its Hub repos
+    open_llm_v2_average double          -- best Open LLM Leaderboard v2 average of any of its Hub repos
 );
 
 -- one row per source record in a release

@@ -8,6 +8,8 @@ with raw_counts as (
     select 'huggingface', count(distinct source_key), count(*) from raw_huggingface__models
     union all
     select 'paperswithcode', count(distinct source_key), count(*) from raw_paperswithcode__papers
+    union all
+    select 'open_llm_leaderboard', count(distinct source_key), count(*) from raw_open_llm_leaderboard__results
 ),
 
 reject_counts as (

@@ -46,7 +46,9 @@ final as (
         cast(null as varchar) as model_accessibility,
         cast(null as bigint) as likes,
         []::varchar[] as evidence,
-        coalesce(papers.is_model_paper, false) as can_stand_alone
+        coalesce(papers.is_model_paper, false) as can_stand_alone,
+        cast(null as double) as open_llm_v1_average,
+        cast(null as double) as open_llm_v2_average
     from papers
     left join first_seen on first_seen.arxiv_id = papers.arxiv_id
     where coalesce(papers.is_model_paper, false)

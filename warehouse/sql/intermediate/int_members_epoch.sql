@@ -41,7 +41,9 @@ final as (
         epoch.model_accessibility,
         cast(null as bigint) as likes,
         case when epoch.benchmark_data is not null then ['epoch_benchmarks'] else [] end::varchar[] as evidence,
-        true as can_stand_alone
+        true as can_stand_alone,
+        cast(null as double) as open_llm_v1_average,
+        cast(null as double) as open_llm_v2_average
     from epoch
     left join first_seen on first_seen.epoch_name = epoch.epoch_name
 )

@@ -39,7 +39,9 @@ final as (
         cast(null as varchar) as model_accessibility,
         cast(null as bigint) as likes,
         case when results.result_rows > 0 then ['paperswithcode'] else [] end::varchar[] as evidence,
-        false as can_stand_alone
+        false as can_stand_alone,
+        cast(null as double) as open_llm_v1_average,
+        cast(null as double) as open_llm_v2_average
     from papers
     left join results on results.pwc_paper_id = papers.pwc_id
     where papers.arxiv_id is not null or len(coalesce(papers.hf_model_ids, [])) > 0

@@ -1,6 +1,6 @@
 -- one row per calendar quarter (UTC) and quality tier with at least one notable release
 -- How many of the quarter's notable releases have any published evaluation (model-index, evalResults,
--- Papers With Code results, Epoch benchmark data): the evaluation gap is without_evaluation.
+-- Papers With Code results, Epoch benchmark data, Open LLM Leaderboard entries): the evaluation gap is without_evaluation.
 with notable_releases as (
     select
         strftime(released_on, '%Y') || '-Q' || quarter(released_on) as quarter,
