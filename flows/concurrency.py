@@ -1,8 +1,11 @@
 """Per-source slots shared by every run that talks to the same Prefect API.
 
-Each source has a global concurrency limit `census-source-<name>` with one slot. A source's ingest
-task holds it for as long as it talks to the service, so a backfill started beside the nightly run,
-or on another machine, queues for the service instead of opening a second connection to it.
+Each source has a global concurrency limit `census-source-<name>` with one slot. A run holds it
+while the source's ingest tasks run (all its months, for a backfill), so a backfill started beside
+the nightly run, or on another machine, queues for the service instead of opening a second
+connection to it. The run takes it once per source, not once per task: each acquisition is a few
+API calls, and on Prefect's default SQLite server one made as a task starts often meets a 503
+(database busy) and waits about two seconds, which across a backfill's hundreds of months adds up.
 
 Request pacing inside one ingest stays each client's job (arXiv's delay between requests, the Hub's
 request budget and `Retry-After`, Papers With Code's per-minute cap): with one ingest per service at a
@@ -30,9 +33,10 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 SLOTS_PER_SOURCE = 1
 """One connection per service at a time, as arXiv's terms ask; the other services get the same courtesy."""
 SLOT_LEASE_SECONDS = 60.0
-"""Prefect's shortest lease, renewed in the background while the ingest runs: a run killed with
-SIGKILL cannot release its slot, and the lease frees it within a minute (the default 300 s would
-keep the next run of the source waiting five minutes)."""
+"""Prefect's shortest lease (the API refuses less than 60 s), renewed in the background at 75 % of
+it while the ingest runs: a run killed with SIGKILL cannot release its slot, and the server's
+repossessor, which looks for expired leases every 15 s, frees it 60 to 75 s later (the default
+lease of 300 s would keep the next run of the source waiting five minutes)."""
 
 
 class SourceBusy(RuntimeError):

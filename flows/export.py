@@ -4,6 +4,10 @@ It reads the published file read-only, so it can run at any time, also during a 
 file is written under a temporary name in the target folder and renamed when complete: an
 interrupted export never leaves a file that looks finished. A target that resolves outside the
 folder (a symlink planted there, say) is refused rather than written through.
+
+A CSV is opened in spreadsheets, which run a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
+return as a formula; names and titles come from the sources, so in a CSV a text cell starting so is
+written with a single quote before it (OWASP's advice against CSV injection). Parquet keeps values exactly.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Literal
 
+import duckdb
+
 from flows.report import open_published
 from transforms.rebuild import CURATED, VIEWS
 
@@ -21,6 +27,8 @@ CURATED_TABLES: tuple[str, ...] = ("releases", "release_members", "release_exclu
 """The curated layer: the release tables `transforms.build_releases` writes, then the SQL models."""
 EXPORTED: tuple[str, ...] = CURATED_TABLES + VIEWS
 SAFE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+FORMULA_START = "^[=+@\t\r-]"
+"""A text cell a spreadsheet would evaluate: it starts with = + @ -, a tab or a carriage return."""
 
 
 class ExportRefused(ValueError):
@@ -48,12 +56,11 @@ def export(db: Path, fmt: ExportFormat, out: Path) -> list[Path]:
         for name, target in targets.items():
             partial = target.with_name(f".{target.name}.partial")
             partial.unlink(missing_ok=True)
-            relation = con.sql(f'select * from "{name}"')
             try:
                 if fmt == "parquet":
-                    relation.write_parquet(str(partial))
+                    con.sql(f'select * from "{name}"').write_parquet(str(partial))
                 else:
-                    relation.write_csv(str(partial), header=True)
+                    csv_relation(con, name).write_csv(str(partial), header=True)
                 os.replace(partial, target)
             except BaseException:
                 partial.unlink(missing_ok=True)
@@ -62,3 +69,24 @@ def export(db: Path, fmt: ExportFormat, out: Path) -> list[Path]:
     finally:
         con.close()
     return written
+
+
+def csv_relation(con: duckdb.DuckDBPyConnection, name: str) -> duckdb.DuckDBPyRelation:
+    """Table `name` for a CSV: each text cell a spreadsheet would evaluate (`FORMULA_START`) quoted with `'`.
+
+    Only VARCHAR columns: lists and structs are written starting with `[` or `{`, numbers and dates are no text.
+    """
+    columns = con.execute(
+        "select column_name, data_type from duckdb_columns() where table_name = ? order by column_index", [name]
+    ).fetchall()
+    select_list = ", ".join(
+        f"case when regexp_matches({_quoted(column)}, $formula_start) then '''' || {_quoted(column)} "
+        f"else {_quoted(column)} end as {_quoted(column)}" if kind == "VARCHAR" else _quoted(column)
+        for column, kind in columns
+    )
+    return con.sql(f'select {select_list} from "{name}"', params={"formula_start": FORMULA_START})
+
+
+def _quoted(identifier: str) -> str:
+    """A column name from the warehouse's own schema, as a SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'

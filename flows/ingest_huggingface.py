@@ -174,8 +174,10 @@ def _backfill(run: IngestRun, settings: Settings, window: Window, listing: huggi
         cursor.pop("backfill", None)
         _backfill_from_api(run, listing, cursor, window.since, until)
     if "hub_stats_unavailable" in run.detail:
-        _logger().warning("huggingface: the api fallback used %d requests, paging past %d newer models",
-                          listing.requests, run.detail.get("paged_past_newer", 0))
+        run.detail["fallback_requests"] = listing.requests
+        _logger().warning("huggingface: the api fallback used %d requests (after %d on hub-stats), paging past %d "
+                          "newer models", listing.requests, run.detail.get("hub_stats_requests", 0),
+                          run.detail.get("paged_past_newer", 0))
 
 
 def _backfill_from_api(run: IngestRun, listing: huggingface.HubListing, cursor: dict, since: date, until: date) -> None:
@@ -201,15 +203,20 @@ def _backfill_from_api(run: IngestRun, listing: huggingface.HubListing, cursor: 
 def _backfill_from_hub_stats(run: IngestRun, settings: Settings, since: date, until: date) -> None:
     """Download (or reuse today's cached) `models.parquet` and land the window's rows, a page at a time.
 
-    Its requests are counted as `hf_hub_download` makes them when the cache is stale (HEAD + GET),
-    one when it fails: the client's own retries inside are not visible to us.
+    Its requests are counted as `hf_hub_download` makes them: one HEAD when the cached copy is
+    current, HEAD and GET when it downloads, one when it fails (the client's own retries inside
+    are not visible to us).
     """
     run.detail["hub_stats_requests"] = 1
     stats = huggingface.download_hub_stats(settings.hf_url, settings.token_value())
     run.detail.update({"hub_stats_requests": stats.requests, "hub_stats_bytes": stats.bytes})
     items = huggingface.hub_stats_records(stats.path, since, until)
+    rows = 0
     while page := list(islice(items, huggingface.PAGE_SIZE)):
         run.land(RAW_TABLE, page)
+        rows += len(page)
+    _logger().info("huggingface: hub-stats %s..%s: %d rows from a %d-byte file, %d requests",
+                   since, until, rows, stats.bytes, stats.requests)
 
 
 def _label(cursor: dict) -> str:

@@ -3,9 +3,10 @@
 Each flow checks its parameters, takes the writer lock, ingests its sources one after another (a
 failed source is recorded and the others go on), rebuilds everything downstream of raw, and
 publishes the analysts' copy. Logic lives in plain functions; the tasks here only name, retry,
-limit and log it: an ingest task is retried only on transient failures, with exponential backoff
-and jitter, is stopped after `task_timeout_seconds`, and holds its source's slot
-(`flows.concurrency`) so two runs never talk to the same service at once.
+limit and log it. A source's share of a run is one ingest task, or for a backfill one task per
+month (`flows.parts`); each is retried only on transient failures, with exponential backoff and
+jitter, and stopped after `task_timeout_seconds`. The run holds the source's slot
+(`flows.concurrency`) while its tasks run, so two runs never talk to the same service at once.
 """
 
 from __future__ import annotations
@@ -14,34 +15,50 @@ import asyncio
 import re
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Annotated, Literal
 from uuid import uuid4
 
+import duckdb
 import httpx
+import httpx2
 import requests
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.states import State
 from prefect.task_engine import TaskRunTimeoutError
 from prefect.tasks import Task, exponential_backoff
 from pydantic import Field
 
-from flows.concurrency import ensure_source_limits, source_slot
+from flows.concurrency import SourceBusy, ensure_source_limits, source_slot
 from flows.ingest import IngestRun, SourceOutcome, Window
 from flows.ingest_arxiv import ingest_arxiv
 from flows.ingest_epoch import ingest_epoch
 from flows.ingest_huggingface import ingest_huggingface
 from flows.ingest_open_llm_leaderboard import ingest_open_llm_leaderboard
-from flows.ingest_paperswithcode import ingest_paperswithcode
+from flows.ingest_paperswithcode import import_archive, ingest_paperswithcode
+from flows.parts import (
+    Completed,
+    Part,
+    SourceTally,
+    add_part,
+    completed_windows,
+    merge_parts,
+    part_settings,
+    plan_parts,
+    record,
+    recorded_tally,
+    scope,
+)
 from flows.progress import IngestProgress, RunProgress
 from flows.report import publish_report_artifact
 from flows.settings import Settings
+from sources.polite_http import unreachable_reason
 from sources.records import SourceError, SourceUnavailable
 from transforms.rebuild import rebuild
-from warehouse import runs
 from warehouse.connection import open_work_db, writer_lock
 from warehouse.publish import publish
 from warehouse.raw import LoadCounts
@@ -57,6 +74,8 @@ INGESTERS: dict[str, Callable[[IngestRun, Settings, Window], None]] = {
     "paperswithcode": ingest_paperswithcode,
 }
 ALL_SOURCES: tuple[str, ...] = tuple(INGESTERS)
+ARCHIVE_INGESTERS: dict[str, Callable[[IngestRun, Settings, Window], None]] = {"paperswithcode": import_archive}
+"""A backfill's one-download part beside its months (see `flows.parts.plan_parts`)."""
 
 
 class SourcesFailed(RuntimeError):
@@ -93,6 +112,10 @@ def utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 EXHAUSTED_RETRIES = re.compile(r" after \d+ attempts$")
 """How every source client words a transient failure (connection, 429, 5xx, an empty page mid-listing)
@@ -112,8 +135,11 @@ def is_transient(exc: BaseException | None) -> bool:
 
     A source's own client retries within seconds; this covers outages of minutes. A task timeout,
     a refused request (other 4xx), a changed service and a bug are never retried: the answer would be
-    the same.
+    the same. Neither is a host that cannot be reached at all (offline, a wrong URL): the next night
+    will tell, and a run without a network ends in seconds.
     """
+    if unreachable_reason(exc) is not None:
+        return False
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -127,9 +153,10 @@ def is_transient(exc: BaseException | None) -> bool:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if isinstance(status, int):
             return status in TRANSIENT_STATUS
-        # Connection and timeout errors of the OS and of both HTTP clients the sources use.
+        # Connection and timeout errors of the OS and of the HTTP clients the sources use (requests;
+        # httpx under Prefect; httpx2, the fork huggingface_hub 2.x speaks through).
         if isinstance(exc, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout,
-                            httpx.TransportError)):
+                            httpx.TransportError, httpx2.TransportError)):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -154,51 +181,125 @@ def failed_outcome(source: str, run: IngestRun, exc: BaseException, *, timeout_s
 
 
 @task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, retry_jitter_factor=0.5)
-def ingest_source(source: str, settings: Settings, window: Window, run_id: str) -> SourceOutcome:
-    """Run one source's ingest and record its outcome; raises `IngestFailed` (retried if transient).
+def ingest_part(
+    part: Part, settings: Settings, run_id: str, before: SourceTally, last: bool, progress: IngestProgress | None = None
+) -> SourceTally:
+    """Run one part of a source's ingest and add it to the source's row; raises `IngestFailed` (retried if transient).
 
-    Each attempt starts the source's `ingestion_runs` row afresh; pages landed by an earlier
-    attempt count as unchanged in the next, so the counts still reconcile.
+    Every attempt adds itself to `before`, what the source's earlier parts recorded: pages landed by a
+    failed attempt count as unchanged in the next one, so the counts still reconcile.
     """
     logger = get_run_logger()
     con = open_work_db(settings.work_db)
-    progress = IngestProgress(source, window.label())
-    run = IngestRun(con, source, run_id, detail={"window": window.label()}, on_progress=progress)
+    scope_key = scope(part.source, settings)
+    run = IngestRun(con, part.source, run_id, detail={"window": part.window.label()}, on_progress=progress)
+    if progress is not None:
+        progress.start_part(part.label, before.counts)
+    ingest = ARCHIVE_INGESTERS[part.source] if part.kind == "archive" else INGESTERS[part.source]
     try:
-        runs.start_run(con, run_id, source, run.detail)
         try:
-            with source_slot(source, wait_seconds=settings.lock_wait_seconds):
-                INGESTERS[source](run, settings, window)
+            ingest(run, part_settings(part, settings), part.window)
         except BaseException as exc:
-            outcome = failed_outcome(source, run, exc, timeout_seconds=settings.task_timeout_seconds)
+            outcome = failed_outcome(part.source, run, exc, timeout_seconds=settings.task_timeout_seconds)
             if isinstance(exc, Exception) and not isinstance(exc, SourceError):
                 # A bug or an unexpected answer: recorded in full for the log, in one line for the table.
-                logger.error("%s: unexpected error\n%s", source, traceback.format_exc())
+                logger.error("%s: unexpected error\n%s", part.task_run_name, traceback.format_exc())
             status = "unavailable: " + (outcome.error or "") if outcome.status == "unavailable" else outcome.status
-            runs.finish_run(con, run_id, source, status=status, counts=run.counts, requests=run.requests,
-                            url=outcome.url, error=outcome.error, detail=run.detail)
-            progress.finish(run.counts, outcome.status)
-            logger.error("%s: %s (%s); kept %s", source, outcome.status, outcome.error, run.counts.summary())
+            after = add_part(before, part, status=status, counts=run.counts, requests=run.requests, scope_key=scope_key,
+                             url=outcome.url, error=outcome.error, detail=run.detail, finished_at=utc_now())
+            record(con, run_id, after, last=last)
+            logger.error("%s: %s (%s); kept %s", part.task_run_name, outcome.status, outcome.error, run.counts.summary())
             if isinstance(exc, Exception):
                 raise IngestFailed(outcome) from exc
             raise
-        runs.finish_run(con, run_id, source, status="success", counts=run.counts, requests=run.requests,
-                        detail=run.detail)
+        after = add_part(before, part, status="success", counts=run.counts, requests=run.requests, scope_key=scope_key,
+                         detail=run.detail, finished_at=utc_now())
+        record(con, run_id, after, last=last)
     finally:
         con.close()
-    progress.finish(run.counts, "success")
-    logger.info("%s: %s; %d request(s)", source, run.counts.summary(), run.requests)
-    return SourceOutcome(source, "success", run.counts, run.requests)
+    logger.info("%s: %s; %d request(s)", part.task_run_name, run.counts.summary(), run.requests)
+    return after
 
 
-def task_run_name(source: str, window: Window, today: date) -> str:
-    """`ingest-huggingface-2023-03` for a backfill from March 2023 (`..2023-06` if it spans months),
-    `ingest-huggingface-2026-11-26` for that night's incremental run."""
-    if not window.is_backfill:
-        return f"ingest-{source}-{today.isoformat()}"
-    first = window.since.strftime("%Y-%m")
-    last = (window.until - timedelta(days=1) if window.until else today).strftime("%Y-%m")
-    return f"ingest-{source}-{first}" if first == last else f"ingest-{source}-{first}..{last}"
+def ingest_source(
+    source: str, window: Window, settings: Settings, run_id: str, run_progress: RunProgress, *, now: datetime
+) -> SourceTally:
+    """Every part of one source, in order, holding the source's slot; a failed part does not stop the next.
+
+    The same backfill run again skips the months an earlier run completed (see `flows.parts`).
+    """
+    logger = get_run_logger()
+    parts = plan_parts(source, window, settings, now=now)
+    run_progress.replan(source, len(parts))
+    tally = SourceTally(source, window.label())
+    scope_key = scope(source, settings)
+    progress = IngestProgress(source, window.label(), parts=len(parts))
+    con = open_work_db(settings.work_db)
+    try:
+        completed = completed_windows(con, source, scope_key) if window.is_backfill else Completed()
+        with source_slot(source, wait_seconds=settings.lock_wait_seconds):
+            index = 0
+            while index < len(parts):
+                part, last = parts[index], index == len(parts) - 1
+                if part.monthly and completed.covers(part.window):
+                    tally = add_part(tally, part, status="skipped", counts=LoadCounts(), requests=0, scope_key=scope_key,
+                                     finished_at=utc_now())
+                    record(con, run_id, tally, last=last)
+                    logger.info("%s: complete in an earlier run, skipped", part.task_run_name)
+                else:
+                    tally = run_part(con, part, settings, run_id, tally, last, progress)
+                    rest = parts[index + 1:]
+                    if source == "huggingface" and len(rest) > 1 and tally.parts[part.label].get("hub_stats_unavailable"):
+                        # Every later month would fall back to a walk from the newest model: walk once instead.
+                        parts = parts[: index + 1] + [merge_parts(rest, now.date())]
+                        progress.parts = len(parts)
+                        run_progress.replan(source, len(parts))
+                        logger.warning("huggingface: hub-stats unusable; %s loads as one walk of the listing",
+                                       parts[-1].task_run_name)
+                progress.part_done(tally.counts, tally.parts[part.label]["status"])
+                run_progress.part_done(source)
+                index += 1
+    except (SourceBusy, ConcurrencySlotAcquisitionError) as exc:
+        # No slot (another run holds it, or its limit vanished): the source fails, the others go on.
+        whole = Part(source, window, parts[0].label if len(parts) == 1 else "all")
+        tally = add_part(tally, whole, status="failed", counts=LoadCounts(), requests=0, scope_key=scope_key,
+                         error=str(exc), finished_at=utc_now())
+        record(con, run_id, tally, last=True)
+        logger.error("%s: %s", source, exc)
+    finally:
+        con.close()
+    outcome = tally.outcome()
+    progress.finish(tally.counts, outcome.status)
+    run_progress.source_done(source, outcome.status)
+    logger.info("%s: %s in %d part(s) (%d skipped as complete); %d request(s)",
+                source, tally.counts.summary(), len(tally.parts), tally.skipped, tally.requests)
+    return tally
+
+
+def ingest_options(settings: Settings) -> dict[str, object]:
+    """Retries (only of transient failures, see `retry_if_transient`) after exponentially growing
+    delays, jittered by the task's `retry_jitter_factor`, and the timeout of each attempt."""
+    return {
+        "retries": settings.task_retries,
+        "retry_delay_seconds": exponential_backoff(settings.task_retry_delay_seconds)(settings.task_retries),
+        "timeout_seconds": settings.task_timeout_seconds,
+    }
+
+
+def run_part(con: duckdb.DuckDBPyConnection, part: Part, settings: Settings, run_id: str, before: SourceTally,
+             last: bool, progress: IngestProgress) -> SourceTally:
+    """One part as a Prefect task (named, retried, timed out), and the source's row as it left it (read on `con`)."""
+    state: State = ingest_part.with_options(task_run_name=part.task_run_name, **ingest_options(settings))(
+        part, settings, run_id, before, last, progress, return_state=True)
+    result = state.result(raise_on_failure=False)
+    after = recorded_tally(con, run_id, before)
+    if not after.has(part):
+        # The task ended before it could record itself (it never started, or Prefect stopped it).
+        error = f"{type(result).__name__}: {result}" if isinstance(result, BaseException) else "ended unrecorded"
+        after = add_part(before, part, status="failed", counts=LoadCounts(), requests=0,
+                         scope_key=scope(part.source, settings), error=error, finished_at=utc_now())
+        record(con, run_id, after, last=last)
+    return after
 
 
 @task(cache_policy=NO_CACHE, task_run_name="rebuild-curated")
@@ -228,44 +329,37 @@ def run_pipeline(sources: Sequence[str], window: Window) -> list[SourceOutcome]:
     settings = Settings()
     logger = get_run_logger()
     run_id = str(runtime.flow_run.id or uuid4())
+    now = utc_now()
     ensure_source_limits(sources)
     with writer_lock(settings.work_db, wait_seconds=settings.lock_wait_seconds):
-        progress = RunProgress(list(sources), window.label())
-        outcomes = []
-        for source in sources:
-            state: State = ingest_source.with_options(
-                task_run_name=task_run_name(source, window, utc_today()),
-                retries=settings.task_retries,
-                retry_delay_seconds=exponential_backoff(settings.task_retry_delay_seconds),
-                timeout_seconds=settings.task_timeout_seconds,
-            )(source, settings, window, run_id, return_state=True)
-            outcome = state.result(raise_on_failure=False)
-            if isinstance(outcome, IngestFailed):
-                outcome = outcome.outcome
-            elif isinstance(outcome, BaseException):
-                outcome = SourceOutcome(source, "failed", LoadCounts(), error=f"{type(outcome).__name__}: {outcome}")
-            outcomes.append(outcome)
-            progress.source_done(source, outcome.status)
+        progress = RunProgress({source: len(plan_parts(source, window, settings, now=now)) for source in sources},
+                               window.label())
+        tallies = [ingest_source(source, window, settings, run_id, progress, now=now) for source in sources]
         rebuild_curated(settings)
         publish_warehouse(settings)
-    create_table_artifact(
-        key="census-run-counts",
-        table=[
-            {
-                "source": o.source, "status": o.status, "fetched": o.counts.fetched, "new": o.counts.new,
-                "changed": o.counts.changed, "unchanged": o.counts.unchanged, "rejected": o.counts.rejected,
-                "requests": o.requests, "error": o.error or "",
-            }
-            for o in outcomes
-        ],
-        description=f"Per-source counts of run {run_id} ({window.label()})",
-    )
+    create_table_artifact(key="census-run-counts", table=counts_table(tallies),
+                          description=f"Per-source counts of run {run_id} ({window.label()})")
     publish_report_artifact(settings.db)
+    outcomes = [tally.outcome() for tally in tallies]
     failed = [outcome for outcome in outcomes if not outcome.ok]
     logger.info("run %s: %d source(s) ok, %d failed", run_id, len(outcomes) - len(failed), len(failed))
     if failed:
         raise SourcesFailed(failed)
     return outcomes
+
+
+def counts_table(tallies: Sequence[SourceTally]) -> list[dict[str, object]]:
+    """One row per source, its parts added up: the same numbers as its `ingestion_runs` row."""
+    rows = []
+    for tally in tallies:
+        outcome = tally.outcome()
+        rows.append({
+            "source": tally.source, "status": outcome.status, "fetched": tally.counts.fetched, "new": tally.counts.new,
+            "changed": tally.counts.changed, "unchanged": tally.counts.unchanged, "rejected": tally.counts.rejected,
+            "requests": tally.requests, "tasks": len(tally.parts) - tally.skipped, "skipped": tally.skipped,
+            "error": outcome.error or "",
+        })
+    return rows
 
 
 SourcesParam = Annotated[list[SourceName], Field(min_length=1)]
@@ -292,7 +386,8 @@ def backfill(
 ) -> list[SourceOutcome]:
     """Load a past window of the named sources, then rebuild and publish; watermarks stay as they are.
 
-    The window is checked first (known sources, since before until, nothing in the future): a bad
+    arXiv, Papers With Code and the Hub's hub-stats months load one task per month; run again, the
+    backfill skips the months an earlier run completed. The window is checked first (known sources, since before until, nothing in the future): a bad
     one fails the run with the reason before anything is fetched or written.
 
     Args:

@@ -1,9 +1,11 @@
 """`census report`: a quarter's story told from the published views, as Markdown or HTML with SVG charts.
 
 Every number in the document is a value of a view row, formatted and nothing else, so the story and
-an analyst's query of the same file always agree. Charts are SVG written here (no plotting
-dependency); model and organization names come from the sources, so every string is escaped for
-the format it lands in: XML in the SVG, HTML in the page, Markdown in the tables.
+an analyst's query of the same file always agree; the one exception, which evidence the evaluation
+gap's counts rest on, is a count over the very `releases` rows `evaluation_coverage` counts. Charts
+are SVG written here (no plotting dependency); model and organization names come from the sources,
+so every string is escaped for the format it lands in: XML in the SVG, HTML in the page, Markdown
+in the tables.
 """
 
 from __future__ import annotations
@@ -197,6 +199,25 @@ def _bursts_section(con: duckdb.DuckDBPyConnection, start: date) -> Section:
     )
 
 
+EVIDENCE_KINDS = ("hf_model_index", "hf_eval_results", "paperswithcode", "epoch_benchmarks",
+                  "open_llm_leaderboard_v1", "open_llm_leaderboard_v2")
+"""The kinds of evaluation evidence a release can carry, in the order the report names them."""
+MARKED_SUFFIX = "_merged_or_flagged"
+"""A leaderboard kind with this suffix: the release's entries of that version were all merges or flagged."""
+EVIDENCE_BREAKDOWN = """
+with evaluated as (
+    select quality_tier, unnest(evaluation_evidence) as evidence
+    from releases
+    where is_notable and has_evaluation and released_on is not null and released_on <= current_date
+        and strftime(released_on, '%Y') || '-Q' || quarter(released_on) = ?
+)
+select quality_tier, evidence, count(*)::integer as releases
+from evaluated
+group by quality_tier, evidence
+"""
+"""Per tier, how many of the quarter's evaluated notable releases (those `evaluation_coverage` counts) carry each kind."""
+
+
 def _evaluation_section(con: duckdb.DuckDBPyConnection, quarter: str) -> Section:
     rows = _rows(
         con,
@@ -214,31 +235,46 @@ def _evaluation_section(con: duckdb.DuckDBPyConnection, quarter: str) -> Section
         "The evaluation gap",
         f"Notable releases of {quarter} with a published evaluation (model card results, Hub evaluation results, "
         "Papers With Code, Epoch benchmarks, Open LLM Leaderboard) and without one, per quality tier."
-        + _evidence_note(con, quarter),
+        + evidence_note([(row[0], row[2]) for row in rows], evidence_breakdown(con, quarter)),
         ("quality_tier", "releases", "with_evaluation", "without_evaluation", "share_evaluated_pct"),
         rows,
         chart,
     )
 
 
-def _evidence_note(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
-    """Which evidence the `with_evaluation` counts rest on, per tier: a release with several kinds counts under each."""
-    rows = _rows(
-        con,
-        "with evaluated as (select quality_tier, unnest(evaluation_evidence) as evidence from releases "
-        "where is_notable and has_evaluation and released_on <= current_date "
-        "and strftime(released_on, '%Y') || '-Q' || quarter(released_on) = ?) "
-        "select quality_tier, evidence, count(*) from evaluated group by quality_tier, evidence "
-        "order by array_position(['frontier', 'near_frontier', 'production', 'experimental'], quality_tier), 3 desc, 2",
-        [quarter],
-    )
-    if not rows:
+def evidence_breakdown(con: duckdb.DuckDBPyConnection, quarter: str) -> dict[str, dict[str, int]]:
+    """Tier → evidence kind → evaluated notable releases of the quarter carrying it (one release, several kinds)."""
+    breakdown: dict[str, dict[str, int]] = {}
+    for tier, kind, count in _rows(con, EVIDENCE_BREAKDOWN, [quarter]):
+        breakdown.setdefault(tier, {})[kind] = count
+    return breakdown
+
+
+def evidence_note(evaluated: Sequence[tuple[str, int]], breakdown: dict[str, dict[str, int]]) -> str:
+    """Which evidence each tier's `with_evaluation` rests on; leaderboard evidence from merges or flags is told apart.
+
+    `evaluated` is (tier, with_evaluation) as the view counts it, so the totals in the sentence are the table's.
+    """
+    parts = []
+    for tier, total in evaluated:
+        if not total:
+            continue
+        kinds = breakdown.get(tier, {})
+        named = [kind for kind in EVIDENCE_KINDS if kinds.get(kind)]
+        named += sorted(kind for kind in kinds if kind not in EVIDENCE_KINDS and not kind.endswith(MARKED_SUFFIX))
+        described = []
+        for kind in named:
+            text = f"{kind} {kinds[kind]:,}"
+            if kind.startswith("open_llm_leaderboard_"):
+                text += f" (of which merged or flagged only {kinds.get(kind + MARKED_SUFFIX, 0):,})"
+            described.append(text)
+        parts.append(f"{tier}: {total:,} evaluated, via {', '.join(described)}" if described
+                     else f"{tier}: {total:,} evaluated, no evidence kind recorded")
+    if not parts:
         return ""
-    by_tier: dict[str, list[str]] = {}
-    for tier, evidence, count in rows:
-        by_tier.setdefault(tier, []).append(f"{evidence} {count:,}")
-    return " The evaluated counts rest on (a release with several kinds of evidence counts under each): " + "; ".join(
-        f"{tier}: {', '.join(kinds)}" for tier, kinds in by_tier.items()) + "."
+    return (" What the evaluated counts rest on (a release with several kinds of evidence counts under each; "
+            "leaderboard evidence resting only on merged or flagged entries still counts, and is marked): "
+            + "; ".join(parts) + ".")
 
 
 # --- formatting -----------------------------------------------------------------------------------

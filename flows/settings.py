@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     arxiv_lookback_days: int = Field(7, ge=1, description="First-run look-back of the arXiv source, in days.")
     pwc_url: str = Field("https://paperswithcode.co/api/v1", description="Papers With Code API base URL.")
     pwc_max_per_minute: int = Field(60, ge=1, description="Most Papers With Code requests a minute.")
+    pwc_max_requests: int = Field(2000, ge=1, description="Most Papers With Code API requests one run may make.")
     pwc_rescan_days: int = Field(14, ge=0, description="Trailing days of Papers With Code re-scanned each night.")
     pwc_lookback_days: int = Field(30, ge=1, description="First-run look-back of Papers With Code, in days.")
     pwc_import_archive: bool = Field(True, description="A backfill also imports the pwc-archive datasets from the Hub, once.")
@@ -81,12 +82,18 @@ class Settings(BaseSettings):
         """The work database, its lock and the publishing copy are written beside it, named after it."""
         if not value.name or value.name in (".", "..") or value.is_dir():
             raise ValueError(f"MODEL_CENSUS_DB must name a file, not {str(value)!r}: e.g. data/census.duckdb")
+        work = work_db_path(value)
+        for written in (work, work.with_name(work.name + ".wal"), work.with_name(work.name + ".lock")):
+            # Opened in place (not replaced), so a link planted there would be written through, elsewhere.
+            if written.is_symlink() and written.resolve().parent != value.parent.resolve():
+                raise ValueError(f"MODEL_CENSUS_DB: refusing to write {written}: it links to {written.resolve()}, "
+                                 f"outside {value.parent.resolve()}")
         return value
 
     @property
     def work_db(self) -> Path:
         """The pipeline's private database: raw tables and state live here, analysts never open it."""
-        return self.db.with_name(self.db.stem + ".work" + self.db.suffix)
+        return work_db_path(self.db)
 
     def release_inputs(self) -> ReleaseInputs:
         """What the release rules take from the settings."""
@@ -98,3 +105,8 @@ class Settings(BaseSettings):
     def token_value(self) -> str | None:
         """The Hub token for the client call that needs it, and nowhere else."""
         return self.hf_token.get_secret_value() if self.hf_token else None
+
+
+def work_db_path(db: Path) -> Path:
+    """`data/census.work.duckdb` for `data/census.duckdb`: the work database sits beside the published one."""
+    return db.with_name(db.stem + ".work" + db.suffix)

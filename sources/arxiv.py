@@ -37,8 +37,15 @@ import arxiv
 import feedparser
 import requests
 
-from sources.polite_http import MAX_REDIRECTS, RETRIABLE_STATUS, TRANSIENT_ERRORS, redact, retry_after_seconds
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+from sources.polite_http import (
+    MAX_REDIRECTS,
+    RETRIABLE_STATUS,
+    TRANSIENT_ERRORS,
+    redact,
+    retry_after_seconds,
+    unreachable_reason,
+)
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, invalid_utf8
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +64,15 @@ ID_BATCH = 100
 WINDOW_FILL = 0.75
 """A window over the cap is split into parts expected to hold 75% of it, so skew rarely needs a second split."""
 MAX_XML_BYTES = 50 << 20
+MAX_TEXT_CHARS = 65_536
+"""arXiv caps abstracts at 1,920 characters and titles far below; an element's text past this is a broken answer."""
+EARLIEST_PUBLISHED = datetime(1991, 8, 1, tzinfo=timezone.utc)
+"""arXiv opened in August 1991: an earlier `<published>` is a broken value."""
+FUTURE_SLACK = timedelta(days=1)
+BAD_BYTE_BASE = 0x10FF00
+"""A byte that is not UTF-8 (0x80 to 0xFF) is parsed as U+10FF80..U+10FFFF: private-use code points XML
+allows in text, so ElementTree reads the rest of the feed and only the entries holding one are rejected."""
+_BAD_BYTE_MARK = re.compile("[\U0010ff80-\U0010ffff]")
 
 ATOM = "http://www.w3.org/2005/Atom"
 ARXIV_NS = "http://arxiv.org/schemas/atom"
@@ -253,6 +269,8 @@ class ArxivClient:
         try:
             response = self._session.get(url, timeout=self.timeout, allow_redirects=False)
         except TRANSIENT_ERRORS as exc:  # no answer, a late one, or one cut off mid-body
+            if (unreachable := unreachable_reason(exc)) is not None:
+                raise SourceError(unreachable, url=redact(url)) from exc
             self._connection_problem = f"{type(exc).__name__}"
             return None
         finally:
@@ -333,7 +351,7 @@ def parse_feed(body: bytes, url: str) -> Page:
     """An API answer as a page of records; an error feed raises `SourceError` with arXiv's message."""
     if len(body) > MAX_XML_BYTES:
         raise SourceError(f"answer of {len(body):,} bytes is larger than any arXiv page", url=redact(url))
-    root = ET.fromstring(body)
+    root = ET.fromstring(mark_invalid_utf8(body))
     if root.tag != f"{{{ATOM}}}feed":
         raise SourceUnavailable(f"answered {root.tag!r}, not an Atom feed", url=redact(url))
     entries = root.findall(f"{{{ATOM}}}entry")
@@ -347,12 +365,52 @@ def parse_feed(body: bytes, url: str) -> Page:
 
 
 def parse_entry(entry: ET.Element) -> RawRecord | Rejected:
-    """One `<entry>` as a record keyed by its id without version, or a rejection if it has no arXiv id."""
+    """One `<entry>` as a record keyed by its id without version, or a rejection saying what is wrong with it.
+
+    Rejected: no arXiv id in `<id>`, bytes that are not UTF-8 (see `mark_invalid_utf8`), an element's text
+    longer than any arXiv field, a `<published>` before arXiv opened or after tomorrow.
+    """
     entry_id = (entry.findtext(f"{{{ATOM}}}id") or "").strip()
     arxiv_id, _ = split_id(entry_id)
+    if problem := entry_problem(entry):
+        raw_text = _BAD_BYTE_MARK.sub("\ufffd", ET.tostring(entry, encoding="unicode"))
+        return Rejected(arxiv_id, raw_text, problem)
     if arxiv_id is None:
         return Rejected(None, ET.tostring(entry, encoding="unicode"), f"no arXiv id in <id> {entry_id[:80]!r}")
     return RawRecord(arxiv_id, json.dumps(element_json(entry), ensure_ascii=False))
+
+
+def entry_problem(entry: ET.Element) -> str | None:
+    """Why an entry's values cannot be true, or None."""
+    damaged = sorted({_name(element.tag) for element in entry.iter()
+                      if _BAD_BYTE_MARK.search(element.text or "") or _BAD_BYTE_MARK.search(element.tail or "")
+                      or any(_BAD_BYTE_MARK.search(value) for value in element.attrib.values())})
+    if damaged:
+        return f"invalid UTF-8: bytes that are not text in <{'>, <'.join(damaged)}>"
+    longest = max(entry.iter(), key=lambda element: len(element.text or ""))
+    if len(longest.text or "") > MAX_TEXT_CHARS:
+        return f"a <{_name(longest.tag)}> of {len(longest.text):,} characters (limit {MAX_TEXT_CHARS:,})"
+    published = (entry.findtext(f"{{{ATOM}}}published") or "").strip()
+    try:
+        moment = datetime.fromisoformat(published.replace("Z", "+00:00")) if published else None
+    except ValueError:
+        moment = None  # unreadable: landed as received, staging reads it as no date
+    latest = datetime.now(timezone.utc) + FUTURE_SLACK
+    if moment is not None and moment.tzinfo is not None and not EARLIEST_PUBLISHED <= moment <= latest:
+        return f"implausible <published> {published[:40]} (expected {EARLIEST_PUBLISHED:%Y-%m-%d} to {latest:%Y-%m-%d})"
+    return None
+
+
+def mark_invalid_utf8(body: bytes) -> bytes:
+    """`body` with each byte that is not UTF-8 replaced by its mark (`BAD_BYTE_BASE`), or as it came.
+
+    arXiv's feeds are UTF-8. A body that already holds a mark code point is left alone: its marks
+    would be ambiguous, and expat refuses the bad bytes, so the page is asked again and then fails.
+    """
+    text = body.decode("utf-8", "surrogateescape")
+    if not invalid_utf8(text) or _BAD_BYTE_MARK.search(text):
+        return body
+    return re.sub("[\udc80-\udcff]", lambda match: chr(BAD_BYTE_BASE + ord(match[0]) - 0xDC00), text).encode("utf-8")
 
 
 def element_json(element: ET.Element) -> dict[str, list[object]]:

@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import duckdb
 import httpx2
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, try_to_load_from_cache
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers
 
-from sources.polite_http import redact
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+from sources.polite_http import redact, unreachable_reason
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, invalid_utf8, storable
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,15 @@ EXPAND = (
 arxiv, lineage, license and dataset tags; `safetensors.total` the parameter count. `expand` cannot be
 combined with `full`/`cardData=True`, and `baseModels` is not expandable on the listing."""
 
+EARLIEST_CREATED = datetime(2016, 1, 1, tzinfo=timezone.utc)
+"""Before Hugging Face existed (the Hub dates every repo older than March 2022 2022-03-02T23:29:04Z):
+an earlier `createdAt` is a broken value, and landing it would end a walk at it, missing the pages below."""
+FUTURE_SLACK = timedelta(days=1)
+"""A `createdAt` past tomorrow is a broken value too: as the walk's newest time it would move the watermark
+past every model still to come."""
+MAX_ID_CHARS = 2 * 96 + 1
+"""`owner/name`, each at most 96 characters (`huggingface_hub.utils.validate_repo_id`): a longer id is no repo."""
+
 RETRIABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 RETRIABLE_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
 MAX_WAIT_SECONDS = 330.0
@@ -68,13 +78,29 @@ MAX_WAIT_SECONDS = 330.0
 HUB_STATS_REPO = "cfahlgren1/hub-stats"
 HUB_STATS_FILE = "models.parquet"
 HUB_STATS_REQUIRED = {"id": "VARCHAR", "createdAt": "TIMESTAMP", "likes": "INT", "downloads": "INT", "tags": "[]"}
-"""Columns a window cannot be read without, and a fragment their DuckDB type must contain."""
-HUB_STATS_OPTIONAL = ("author", "lastModified", "pipeline_tag", "library_name", "safetensors", "baseModels",
-                      "cardData", "evalResults")
-"""Columns landed when present (they match the API's names); `baseModels` stands in for `cardData.base_model`."""
+"""Columns a window cannot be read without, and a fragment their DuckDB type must contain (the dataset's
+layout, with its sources, is in tests/fixtures/huggingface/README.md): a renamed or retyped one makes
+the file unusable rather than landing rows staging would misread."""
+HUB_STATS_OPTIONAL = ("author", "lastModified", "pipeline_tag", "library_name", "cardData", "safetensors",
+                      "evalResults", "baseModels")
+"""Landed when present, under the API's names. `baseModels` (`{models: [{_id, id}], relation}`) is not on
+the listing; staging reads it beside the `base_model:` tags. `evalResults` was not seen in the dataset."""
+HUB_STATS_TIMES = ("createdAt", "lastModified")
+"""Parquet timestamps, written as the listing writes them (`2026-09-28T09:21:02.000Z`, UTC), so a
+hub-stats row and a listing record of one model read alike."""
+HUB_STATS_NESTED = ("cardData", "safetensors", "evalResults", "baseModels")
+"""JSON objects on the listing. hub-stats keeps `safetensors` and `baseModels` as structs and, as far as
+its readers show, `cardData` as JSON text; text is parsed (NULL when it is not JSON), a struct kept, so
+staging finds objects either way."""
+API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%gZ"
+HUB_STATS_SCHEMA_SQL = "select column_name, column_type from (describe select * from read_parquet($path))"
+HUB_STATS_NEWEST_SQL = "select max(createdAt) from read_parquet($path)"
+HUB_STATS_WINDOW_SQL = """
+select id, to_json(row_data)::varchar
+from (select {columns} from read_parquet($path) where createdAt >= $since and createdAt < $until) as row_data
+"""
+"""`{columns}` is built from the file's own column names (`hub_stats_column`), never from input."""
 HUB_STATS_BATCH = 1_000
-HUB_STATS_REQUESTS = 2
-"""What `hf_hub_download` costs when the cached file is stale: one HEAD for the commit, one GET."""
 
 
 class BudgetExhausted(Exception):
@@ -137,29 +163,48 @@ def parse_created_at(value: object) -> datetime | None:
 
 
 def parse_page(body: bytes, url: str) -> tuple[list[RawRecord | Rejected], list[datetime | None]] | None:
-    """The records of a page body and, aligned with them, their creation times; None when not JSON."""
+    """The records of a page body and, aligned with them, their creation times; None when not JSON.
+
+    Bytes that are not UTF-8 spoil only the records holding them: the body is decoded with
+    errors='surrogateescape', so the JSON still parses and `listing_item` rejects just those records.
+    """
     try:
-        items = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        items = json.loads(body.decode("utf-8-sig", "surrogateescape"))
+    except ValueError:
         return None
     if not isinstance(items, list):
         raise SourceUnavailable(
             f"the model listing answered a JSON {type(items).__name__}, not an array: the API changed shape",
             url=redact(url),
         )
+    latest = datetime.now(timezone.utc) + FUTURE_SLACK
     records: list[RawRecord | Rejected] = []
     created: list[datetime | None] = []
     for item in items:
-        text = json.dumps(item, ensure_ascii=False)
-        key = item.get("id") or item.get("modelId") if isinstance(item, dict) else None
-        if not isinstance(item, dict):
-            records.append(Rejected(None, text, f"a listing item that is a JSON {type(item).__name__}, not an object"))
-        elif not isinstance(key, str) or not key.strip():
-            records.append(Rejected(None, text, "a listing item without an id"))
-        else:
-            records.append(RawRecord(key, text))
-        created.append(parse_created_at(item.get(CURSOR_FIELD)) if isinstance(item, dict) else None)
+        record, moment = listing_item(item, latest)
+        records.append(record)
+        created.append(moment)
     return records, created
+
+
+def listing_item(item: object, latest: datetime) -> tuple[RawRecord | Rejected, datetime | None]:
+    """One listing item as a record and its creation time, or a reject (with no time: it must not steer a walk)."""
+    text = json.dumps(item, ensure_ascii=False)
+    if not isinstance(item, dict):
+        return Rejected(None, storable(text), f"a listing item that is a JSON {type(item).__name__}, not an object"), None
+    key = item.get("id") or item.get("modelId")
+    if not isinstance(key, str) or not key.strip():
+        return Rejected(None, storable(text), "a listing item without an id"), None
+    if damaged := invalid_utf8(text):
+        return Rejected(storable(key)[:MAX_ID_CHARS], storable(text),
+                        f"invalid UTF-8: {damaged} code point(s) that are not text"), None
+    if len(key) > MAX_ID_CHARS:
+        return Rejected(None, text, f"an id of {len(key):,} characters (a Hub repo id has at most {MAX_ID_CHARS})"), None
+    moment = parse_created_at(item.get(CURSOR_FIELD))
+    if moment is not None and not EARLIEST_CREATED <= moment <= latest:
+        return Rejected(key, text, f"implausible {CURSOR_FIELD} {str(item[CURSOR_FIELD])[:40]} "
+                                   f"(expected {EARLIEST_CREATED:%Y-%m-%d} to {latest:%Y-%m-%d})"), None
+    return RawRecord(key, text), moment
 
 
 @dataclass
@@ -239,6 +284,8 @@ class HubListing:
             except OfflineModeIsEnabled as exc:
                 raise SourceError("HF_HUB_OFFLINE is set: the Hub may not be asked", url=redact(url)) from exc
             except RETRIABLE_ERRORS as exc:
+                if (unreachable := unreachable_reason(exc)) is not None:
+                    raise SourceError(unreachable, url=redact(url)) from exc
                 problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
                 if attempt < self.attempts:
                     self._pause(self._backoff(attempt), problem, attempt, url)
@@ -375,6 +422,7 @@ class HubStatsFile:
     path: Path
     bytes: int
     requests: int
+    """One HEAD when the cached copy is current, a HEAD and a GET when the file had to be downloaded."""
 
 
 def download_hub_stats(endpoint: str, token: str | None, cache_dir: Path | None = None) -> HubStatsFile:
@@ -382,38 +430,55 @@ def download_hub_stats(endpoint: str, token: str | None, cache_dir: Path | None 
 
     The client's cache keeps it between runs: backfilling month after month downloads it once a
     day (the dataset is rebuilt daily), not once per month. Any failure to get it (gone, gated,
-    renamed, unreachable) is `HubStatsUnavailable`, for `auto` to fall back to the listing.
+    renamed, unreachable) is `HubStatsUnavailable`, for `auto` to fall back to the listing. When the
+    Hub answers with an error but a copy is cached, the client returns that copy: `hub_stats_records`
+    refuses it if it is too old for the window.
     """
+    cached = try_to_load_from_cache(HUB_STATS_REPO, HUB_STATS_FILE, cache_dir=cache_dir, repo_type="dataset")
+    before = os.path.realpath(cached) if isinstance(cached, str) else None
     api = HfApi(endpoint=endpoint, token=token or False)
     try:
         path = Path(api.hf_hub_download(HUB_STATS_REPO, HUB_STATS_FILE, repo_type="dataset", cache_dir=cache_dir))
     except Exception as exc:  # the client raises httpx, OS and its own errors; each means "not usable now"
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise HubStatsUnavailable(f"{HUB_STATS_REPO}/{HUB_STATS_FILE}: {type(exc).__name__}: {first}") from exc
-    return HubStatsFile(path, path.stat().st_size, HUB_STATS_REQUESTS)
+    return HubStatsFile(path, path.stat().st_size, 1 if before == os.path.realpath(path) else 2)
+
+
+def hub_stats_column(name: str, kind: str) -> str:
+    """The select expression landing column `name` (DuckDB type `kind`) as the listing's field of that name."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    if name in HUB_STATS_TIMES and "TIMESTAMP" in kind:
+        return f"strftime({quoted}, '{API_TIME_FORMAT}') as {quoted}"
+    if name in HUB_STATS_NESTED and kind in ("VARCHAR", "JSON"):
+        return f"try_cast({quoted} as json) as {quoted}"
+    return quoted
 
 
 def hub_stats_records(path: Path, since: date, until: date) -> Iterator[RawRecord | Rejected]:
-    """Rows of the parquet created in [since, until), each as the JSON of its row (API field names).
+    """Rows of the parquet created in [since, until), each as the JSON object the listing would send.
 
-    The schema is checked first: a column missing or of another kind raises `HubStatsUnavailable`
-    rather than landing rows staging would misread.
+    Two checks come first, each raising `HubStatsUnavailable`: the columns a window needs are there
+    with the kinds of data they had (not renamed, not retyped), and the file was built after the
+    window ended (its newest `createdAt` reaches `until`), which a stale cached copy is not.
     """
     con = duckdb.connect()
     try:
         con.execute("set memory_limit = '256MB'")
         con.execute("set TimeZone = 'UTC'")
-        schema = dict(con.execute("select column_name, column_type from (describe select * from read_parquet(?))",
-                                  [str(path)]).fetchall())
+        schema = dict(con.execute(HUB_STATS_SCHEMA_SQL, {"path": str(path)}).fetchall())
         problems = [f"{name} ({schema.get(name, 'missing')})" for name, kind in HUB_STATS_REQUIRED.items()
                     if kind not in schema.get(name, "missing").upper()]
         if problems:
             raise HubStatsUnavailable(f"{HUB_STATS_FILE} schema no longer fits: " + ", ".join(problems))
+        end = datetime.combine(until, datetime.min.time(), tzinfo=timezone.utc)
+        newest = con.execute(HUB_STATS_NEWEST_SQL, {"path": str(path)}).fetchone()[0]
+        if newest is None or (newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)) < end:
+            raise HubStatsUnavailable(f"{HUB_STATS_FILE} holds models created up to {newest}, not up to the "
+                                      f"window's end {until}: the copy is older than the window")
         columns = list(HUB_STATS_REQUIRED) + [name for name in HUB_STATS_OPTIONAL if name in schema]
-        select_list = ", ".join(f'"{name}"' for name in columns)
         cursor = con.execute(
-            f"select id, to_json(row_data)::varchar from (select {select_list} from read_parquet($path) "
-            "where createdAt >= $since and createdAt < $until) as row_data",
+            HUB_STATS_WINDOW_SQL.format(columns=", ".join(hub_stats_column(name, schema[name]) for name in columns)),
             {"path": str(path), "since": datetime.combine(since, datetime.min.time()),
              "until": datetime.combine(until, datetime.min.time())},
         )

@@ -90,9 +90,9 @@ def archive_revision(endpoint: str, token: str | None, version: str) -> ArchiveR
         if exc.response is not None and exc.response.status_code in (404, 410):
             # A plain 404 (no Hub error code): the endpoint has no such dataset; it moved or retired.
             raise SourceUnavailable(f"archive {repo}: HTTP {exc.response.status_code}", url=polite_http.redact(url)) from exc
-        raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}", url=polite_http.redact(url)) from exc
+        raise SourceError(f"archive {repo}: {_why(exc)}", url=polite_http.redact(url)) from exc
     except Exception as exc:  # the client raises httpx, OS and its own errors; one message for all
-        raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}", url=polite_http.redact(url)) from exc
+        raise SourceError(f"archive {repo}: {_why(exc)}", url=polite_http.redact(url)) from exc
     files = tuple(sorted(sibling.rfilename for sibling in info.siblings or ()
                          if sibling.rfilename.startswith("data/") and sibling.rfilename.endswith(".parquet")))
     if not info.sha:
@@ -112,7 +112,7 @@ def download_archive(endpoint: str, token: str | None, revision: ArchiveRevision
             path = hf_hub_download(revision.repo, filename, repo_type="dataset", revision=revision.commit,
                                    endpoint=endpoint, token=token or False, local_dir=folder / revision.version)
         except Exception as exc:  # as above: every failure to get the file means "not loaded this run"
-            raise SourceError(f"archive {revision.repo}/{filename}: {type(exc).__name__}: {_first_line(exc)}",
+            raise SourceError(f"archive {revision.repo}/{filename}: {_why(exc)}",
                               url=polite_http.redact(f"{endpoint.rstrip('/')}/datasets/{revision.repo}")) from exc
         paths.append(Path(path))
     return paths
@@ -162,6 +162,11 @@ def _as_json_value(name: str, kind: str) -> str:
 
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _why(exc: BaseException) -> str:
+    """One line on a failed call: an unreachable host says so plainly, anything else names its type."""
+    return polite_http.unreachable_reason(exc) or f"{type(exc).__name__}: {_first_line(exc)}"
 
 
 def _first_line(exc: Exception) -> str:

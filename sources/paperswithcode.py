@@ -17,13 +17,15 @@ The contract is the one its reference client, huggingface/pwc-cli, relies on (`t
 - Errors are FastAPI's `{"detail": ...}` bodies (`HTTPStatusError(status, detail)` in the client).
 
 The catalog calls itself a beta, not a bulk export: one request at a time, spaced to stay under a
-per-minute budget, retried on 429/5xx by `polite_http`. Anything that says the service is gone or
-changed (HTML, a redirect away, 404/410 on a listing, a listing without its fields) raises
-`SourceUnavailable`, so nothing wrong is landed.
+per-minute rate and, if the caller sets one, a per-run budget; retried on 429/5xx and bodies broken
+off by `polite_http`, and on JSON that does not parse or an empty page mid-listing here. Anything
+that says the service is gone or changed (HTML, a redirect away, 404/410 on a listing, a listing
+without its fields) raises `SourceUnavailable`, so nothing wrong is landed.
 
-The archive (`pwc-archive/*` datasets, the last dump of paperswithcode.com, July 2025) is read
-with DuckDB purely as a parquet reader: this environment has no pyarrow, and the module still
-knows nothing of the warehouse.
+The archive (`pwc-archive/*` datasets, the last dump of paperswithcode.com, July 2025) is found
+through the Hub API (each dataset's commit and parquet files), downloaded with `huggingface_hub`,
+and read with DuckDB purely as a parquet reader: this environment has no pyarrow, and the module
+still knows nothing of the warehouse.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +68,30 @@ class NotFound(SourceError):
     """A 404 or 410 on one object (not a listing): that object is gone, the API is not."""
 
 
+class BudgetExhausted(Exception):
+    """The run has made the requests its budget allows: stop, save where, and let the next run go on.
+
+    Not a `SourceError`: stopping at the budget is the plan for a long backfill, not a failure.
+    """
+
+
+GAP_REASON = "empty page in the middle of a listing"
+"""Starts the reason of a reject that stands for records a listing should have held but did not give."""
+
+
 class Catalog:
-    """A polite client of the catalog: one request at a time, at most `max_per_minute` a minute."""
+    """A polite client of the catalog: one request at a time, at most `max_per_minute` a minute.
+
+    `max_requests` caps the requests of one run (None: no cap); at the cap `get_json` raises
+    `BudgetExhausted` before sending anything.
+    """
 
     def __init__(
         self,
         base_url: str,
         *,
         max_per_minute: int = 60,
+        max_requests: int | None = None,
         timeout: float = 30.0,
         attempts: int = 4,
         backoff_seconds: float = 1.0,
@@ -81,9 +100,10 @@ class Catalog:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.requests = 0
+        self.max_requests = max_requests
         self._interval = 60.0 / max_per_minute
         self._timeout = timeout
-        self._attempts = attempts
+        self.attempts = attempts
         self._backoff = backoff_seconds
         self._clock = clock
         self._sleep = sleep
@@ -104,8 +124,63 @@ class Catalog:
     def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         self._last = response
 
-    def get_json(self, path: str, params: dict[str, object] | None = None, *, listing: bool) -> Any:
-        """The parsed JSON answer to `GET base/path`; `listing` says a 404/410 means the API is gone."""
+    def get_json(
+        self,
+        path: str,
+        params: dict[str, object] | None = None,
+        *,
+        listing: bool,
+        again: Callable[[Any], str | None] | None = None,
+    ) -> Any:
+        """The parsed JSON answer to `GET base/path`; `listing` says a 404/410 means the API is gone.
+
+        An answer that may come out right if asked again is asked again with backoff, `attempts`
+        times in all, as polite_http does for a 5xx: a JSON body that does not parse (cut short
+        where the transport could not tell), or one that `again` finds wanting (it returns why, as
+        an empty page where `count` promises papers). A body that never parses is a `SourceError`
+        saying so; a payload still wanting after the last attempt is returned, for the caller to
+        report what is missing. Bytes that are not UTF-8 are kept as lone surrogates
+        (`surrogateescape`), so one bad record does not sink the page: `paper_record` rejects it.
+        """
+        problem = "no attempt made"
+        wanting: Any = None
+        for attempt in range(1, self.attempts + 1):
+            if attempt > 1:
+                delay = polite_http.backoff_delay(self._backoff, attempt - 1)
+                logger.warning("paperswithcode: %s from %s, retry %d/%d in %.1fs",
+                               problem, path, attempt - 1, self.attempts - 1, delay)
+                self._sleep(delay)
+            body, content_type, status = self._get(path, params, listing=listing)
+            try:
+                payload = json.loads(body.decode("utf-8", "surrogateescape"))
+            except ValueError as exc:
+                if "json" not in content_type.lower():
+                    # Not the JSON API answering at all (a proxy's or a parked domain's page).
+                    raise SourceUnavailable(
+                        f"{path} answered {content_type or 'no content type'} that is not JSON "
+                        f"(HTTP {status}, starts {body[:40]!r}): the service changed or retired",
+                        url=polite_http.redact(f"{self.base_url}/{path}"),
+                    ) from exc
+                problem = f"invalid JSON ({len(body):,} bytes: {exc})"
+                continue
+            wants = again(payload) if again is not None else None
+            if wants is None:
+                return payload
+            problem, wanting = wants, payload
+        if wanting is not None:
+            return wanting
+        raise SourceError(f"{path} answered {problem} after {self.attempts} attempts",
+                          url=polite_http.redact(f"{self.base_url}/{path}"))
+
+    def _get(self, path: str, params: dict[str, object] | None, *, listing: bool) -> tuple[bytes, str, int]:
+        """One paced GET through polite_http: the body, its content type and status.
+
+        The content type does not decide by itself: the catalog's own client accepts
+        `application/json, text/plain` and parses the bytes. A body that starts like a web page is
+        the site, not the API, whatever it is labelled.
+        """
+        if self.max_requests is not None and self.requests >= self.max_requests:
+            raise BudgetExhausted(f"{self.requests:,} requests made, the budget is {self.max_requests:,}")
         url = f"{self.base_url}/{path.lstrip('/')}"
         wait = self._next_at - self._clock()
         if wait > 0:
@@ -116,7 +191,7 @@ class Catalog:
         try:
             response = polite_http.get(
                 self._session, url, params=params, timeout=self._timeout,
-                attempts=self._attempts, backoff_seconds=self._backoff,
+                attempts=self.attempts, backoff_seconds=self._backoff,
             )
         except SourceUnavailable:
             raise
@@ -134,20 +209,14 @@ class Catalog:
             raise SourceError(f"{exc}{detail}", url=exc.url) from exc
         with response:
             content_type = response.headers.get("Content-Type", "")
-            try:
-                body = response.content
-            except requests.RequestException as exc:
-                raise SourceError(f"{path} answer broke off: {type(exc).__name__}", url=polite_http.redact(url)) from exc
-        if "json" not in content_type.lower():
+            body = response.content  # read whole by polite_http: a body broken off was retried there
+        if body.lstrip()[:1] == b"<":
             raise SourceUnavailable(
                 f"{path} answered {content_type or 'no content type'} instead of JSON "
                 f"(HTTP {response.status_code}, starts {body[:40]!r}): the service changed or retired",
                 url=polite_http.redact(url),
             )
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise SourceError(f"{path} answered invalid JSON ({exc})", url=polite_http.redact(url)) from exc
+        return body, content_type, response.status_code
 
 
 def _fastapi_detail(response: requests.Response | None) -> str:
@@ -173,9 +242,12 @@ class PaperPage:
     count: int
     items: list[RawRecord | Rejected] = field(default_factory=list)
     last: bool = False
-    """The window is done after this page: the cursor may move to `end`."""
+    """The window is done after this page: the cursor may move to `end`, unless `incomplete`."""
     truncated: bool = False
     """The window is one day holding more papers than 100 pages; the rest cannot be listed."""
+    incomplete: bool = False
+    """A page came back empty though `count` promised more, even when asked again: the window ends
+    here with a reject saying so, and the cursor must stay before it so the next run reads it again."""
 
 
 def paper_pages(
@@ -185,20 +257,27 @@ def paper_pages(
     *,
     page_size: int = PAGE_SIZE,
     max_pages: int = MAX_PAGES,
+    resume: tuple[date, int] | None = None,
 ) -> Iterator[PaperPage]:
     """Every page of papers published from `start` to `end` (inclusive), oldest first.
 
     A window whose `count` needs more than `max_pages` pages is halved until each half fits, so no
     paper is out of reach of the page cap; windows are read in date order, so once a window is done
-    every earlier date is done too. A page that comes back empty ends its window early: counts are
-    estimates on a catalog that changes while we read it.
+    every earlier date is done too. A short page ends its window (counts are estimates on a catalog
+    that changes while we read it); an empty one where `count` promises papers is asked again
+    first, and if it stays empty the page is `incomplete`. `resume` (a window's last day and a
+    page number) continues a window that starts at `start` from that page, as a run stopped at
+    its request budget left it; the window already fitted the page cap, so it is not split again.
     """
     pending = [(start, end)]
+    if resume is not None and start <= resume[0] <= end:
+        pending = [(start, resume[0])] + ([(resume[0] + timedelta(days=1), end)] if resume[0] < end else [])
     while pending:
         low, high = pending.pop(0)
-        first = _paper_page(catalog, low, high, 1, page_size)
+        number = resume[1] if resume is not None and (low, high) == (start, resume[0]) else 1
+        first = _paper_page(catalog, low, high, number, page_size)
         needed = math.ceil(first.count / page_size)
-        if needed > max_pages and low < high:
+        if needed > max_pages and low < high and number == 1:
             middle = low + (high - low) // 2
             pending[0:0] = [(low, middle), (middle + timedelta(days=1), high)]
             continue
@@ -211,7 +290,7 @@ def paper_pages(
         page = first
         while True:
             full = len(page.items) >= page_size
-            page.last = page.number >= last_number or not full
+            page.last = page.incomplete or page.number >= last_number or not full
             page.truncated = page.last and needed > max_pages
             yield page
             if page.last:
@@ -221,8 +300,11 @@ def paper_pages(
 
 def _paper_page(catalog: Catalog, start: date, end: date, number: int, page_size: int) -> PaperPage:
     sent = {"start_date": start.isoformat(), "end_date": end.isoformat()}
+    path = "papers/"
+    empty_too_soon = partial(_missing_rows, path=path, base_url=catalog.base_url, read=(number - 1) * page_size,
+                             page_size=page_size, what=f"page {number} of the papers published {start}..{end}")
     payload = catalog.get_json(
-        "papers/",
+        path,
         {
             "page": number,
             "page_size": page_size,
@@ -233,8 +315,9 @@ def _paper_page(catalog: Catalog, start: date, end: date, number: int, page_size
             "include_resources": "true",
         },
         listing=True,
+        again=empty_too_soon,
     )
-    results, count = _listing_parts(payload, "papers/", catalog.base_url)
+    results, count = _listing_parts(payload, path, catalog.base_url)
     applied = payload.get("applied_filters")
     if not isinstance(applied, dict) or any(
         str(applied.get(name, "")).casefold() != value.casefold() for name, value in sent.items()
@@ -244,8 +327,46 @@ def _paper_page(catalog: Catalog, start: date, end: date, number: int, page_size
             "the API changed, and its pages cannot be trusted to hold that window",
             url=polite_http.redact(f"{catalog.base_url}/papers/"),
         )
-    return PaperPage(start, end, number, count if count is not None else len(results),
-                     [paper_record(item) for item in results])
+    count = count if count is not None else len(results)
+    if (problem := empty_too_soon(payload)) is not None:
+        logger.warning("paperswithcode: %s, still empty after %d attempts; the window is left for the next run",
+                       problem, catalog.attempts)
+        reason = f"{GAP_REASON}: {problem}, still empty after {catalog.attempts} attempts; the next run reads it again"
+        return PaperPage(start, end, number, count, [Rejected(None, json.dumps(payload), reason)], incomplete=True)
+    return PaperPage(start, end, number, count, [_in_window(paper_record(item), start, end) for item in results])
+
+
+def _in_window(record: RawRecord | Rejected, start: date, end: date) -> RawRecord | Rejected:
+    """The record, or a reject when its publication date lies outside the window the listing was asked for.
+
+    The server filtered on that date, so a paper dated 1900 or 2100 in a 2024 window is a broken
+    record, not a paper of 2024: landing it would put an absurd date in front of analysts.
+    """
+    if isinstance(record, Rejected):
+        return record
+    paper = json.loads(record.payload)
+    published = paper.get("published") or paper.get("date_published")
+    try:
+        day = date.fromisoformat(str(published)[:10])
+    except ValueError:
+        return record  # no date to judge by: staging leaves it null
+    if start <= day <= end:
+        return record
+    return Rejected(record.key, record.payload,
+                    f"published {str(published)[:40]} outside the window asked for ({start}..{end})")
+
+
+def _missing_rows(payload: Any, *, path: str, base_url: str, read: int, page_size: int, what: str) -> str | None:
+    """Why a listing page is wanting: empty in the middle, `count` saying a full page remains after it.
+
+    An empty last page is the listing's normal end when `count` was a little high (the catalog
+    changed while we read it), as pwc-cli's paging takes it; an empty page with pages due after it
+    is the server failing to give them.
+    """
+    results, count = _listing_parts(payload, path, base_url)
+    if not results and count is not None and read + page_size < count:
+        return f"{what} came back empty, though the listing counts {count:,} and {read:,} came before"
+    return None
 
 
 def _listing_parts(payload: Any, path: str, base_url: str) -> tuple[list[Any], int | None]:
@@ -261,11 +382,23 @@ def _listing_parts(payload: Any, path: str, base_url: str) -> tuple[list[Any], i
 
 
 def paper_record(item: Any) -> RawRecord | Rejected:
-    """A listing item or detail object, keyed by its catalog id; without an id it cannot be kept."""
+    """A listing item or detail object, keyed by its catalog id; without an id it cannot be kept.
+
+    A record holding bytes that were not UTF-8 (lone surrogates after `surrogateescape`) is
+    rejected with its text, so the rest of its page still lands.
+    """
     text = json.dumps(item, ensure_ascii=False)
-    if not isinstance(item, dict) or item.get("id") in (None, ""):
+    key = f"{API_PREFIX}{item['id']}" if isinstance(item, dict) and item.get("id") not in (None, "") else None
+    if key is None:
         return Rejected(None, text, "paper without a catalog id")
-    return RawRecord(f"{API_PREFIX}{item['id']}", text)
+    if has_invalid_utf8(text):
+        return Rejected(key, text, "invalid UTF-8 in the record")
+    return RawRecord(key, text)
+
+
+def has_invalid_utf8(text: str) -> bool:
+    """Bytes that were not UTF-8 survive decoding as lone surrogates (errors='surrogateescape')."""
+    return any("\udc80" <= char <= "\udcff" for char in text)
 
 
 def lacks_resources(record: RawRecord) -> bool:
@@ -300,16 +433,26 @@ def wants_results(paper: dict[str, Any]) -> bool:
 def evaluation_records(catalog: Catalog, catalog_id: str, *, max_pages: int = MAX_PAGES) -> Iterator[RawRecord | Rejected]:
     """Every benchmark row of one paper, keyed `api:<paper id>#<evaluation id>`.
 
-    Pages until `count` rows are read or a page is empty, as pwc-cli's `_paper_evaluations` does.
+    Pages until `count` rows are read or a page is empty, as pwc-cli's `_paper_evaluations` does. An
+    empty page before `count` rows is asked again; if it stays empty, a reject starting with
+    `GAP_REASON` stands for the missing rows (`is_gap`), so the caller can read the paper again later.
     """
     read = 0
+    path = "evaluations/"
     for number in range(1, max_pages + 1):
+        empty_too_soon = partial(_missing_rows, path=path, base_url=catalog.base_url, read=read,
+                                 page_size=PAGE_SIZE, what=f"page {number} of paper {catalog_id}'s evaluations")
         payload = catalog.get_json(
-            "evaluations/",
+            path,
             {"page": number, "page_size": PAGE_SIZE, "paper_id": catalog_id, "ordering": "-benchmark_popularity"},
             listing=True,
+            again=empty_too_soon,
         )
-        results, count = _listing_parts(payload, "evaluations/", catalog.base_url)
+        if (problem := empty_too_soon(payload)) is not None:
+            yield Rejected(f"{API_PREFIX}{catalog_id}", json.dumps(payload),
+                           f"{GAP_REASON}: {problem}, still empty after {catalog.attempts} attempts")
+            return
+        results, count = _listing_parts(payload, path, catalog.base_url)
         for item in results:
             yield _evaluation_record(catalog_id, item)
         read += len(results)
@@ -317,10 +460,17 @@ def evaluation_records(catalog: Catalog, catalog_id: str, *, max_pages: int = MA
             return
 
 
+def is_gap(item: RawRecord | Rejected) -> bool:
+    """Whether `item` stands for records a listing owed but did not give (see `GAP_REASON`)."""
+    return isinstance(item, Rejected) and item.reason.startswith(GAP_REASON)
+
+
 def _evaluation_record(catalog_id: str, item: Any) -> RawRecord | Rejected:
     text = json.dumps(item, ensure_ascii=False)
     if not isinstance(item, dict) or not isinstance(item.get("metrics"), dict):
         return Rejected(f"{API_PREFIX}{catalog_id}", text, "evaluation row without a metrics object")
+    if has_invalid_utf8(text):
+        return Rejected(f"{API_PREFIX}{catalog_id}", text, "invalid UTF-8 in the evaluation row")
     row_id = item.get("id")
     if row_id in (None, ""):
         row_id = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
@@ -329,20 +479,31 @@ def _evaluation_record(catalog_id: str, item: Any) -> RawRecord | Rejected:
 
 # --- the archive ---------------------------------------------------------------------------------
 
-ARCHIVE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "papers": (
-        "pwc-archive/papers-with-abstracts",
-        tuple(f"data/train-{index:05d}-of-00004.parquet" for index in range(4)),
-    ),
-    "links": ("pwc-archive/links-between-paper-and-code", ("data/train-00000-of-00001.parquet",)),
-    "evaluations": (
-        "pwc-archive/evaluation-tables",
-        tuple(f"data/train-{index:05d}-of-00004.parquet" for index in range(4)),
-    ),
+ARCHIVE_REPOS: dict[str, str] = {
+    "papers": "pwc-archive/papers-with-abstracts",
+    "links": "pwc-archive/links-between-paper-and-code",
+    "evaluations": "pwc-archive/evaluation-tables",
 }
-"""The archive's parquet shards as published (a frozen dump: its repos list exactly these files)."""
+"""The archive's datasets on the Hub; which parquet files each holds is asked of the Hub, not assumed."""
+ARCHIVE_COLUMNS: dict[str, frozenset[str]] = {
+    "papers": frozenset({"paper_url", "arxiv_id", "title", "date"}),
+    "links": frozenset({"paper_url", "repo_url"}),
+    "evaluations": frozenset({"task", "datasets", "subtasks"}),
+}
+"""Columns the import reads (see tests/fixtures/paperswithcode/README.md for where each was checked).
+A dataset without one has changed shape: the import stops rather than land rows nobody can join."""
 PAPER_URL_PREFIX = "https://paperswithcode.com/paper/"
 ARCHIVE_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class ArchiveDataset:
+    """One archive dataset at one commit: the parquet files the Hub lists for it."""
+
+    name: str
+    repo: str
+    commit: str
+    files: tuple[str, ...]
 
 
 @dataclass
@@ -358,41 +519,78 @@ def archive_fingerprint(commits: dict[str, str]) -> str:
     return ",".join(f"{name}@{commit}" for name, commit in sorted(commits.items()))
 
 
-def archive_commits(endpoint: str, token: str | None) -> dict[str, str]:
-    """The current commit of each archive dataset: one HEAD per dataset, so "already imported" is cheap."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+def archive_datasets(endpoint: str, token: str | None) -> dict[str, ArchiveDataset]:
+    """Each archive dataset's current commit and parquet files: one `dataset_info` GET per dataset.
 
-    commits = {}
-    for name, (repo, files) in ARCHIVE_FILES.items():
-        url = hf_hub_url(repo, files[0], repo_type="dataset", endpoint=endpoint)
+    The Hub's answer lists the repo's files (`siblings`) at the commit it names (`sha`), so
+    "already imported" costs three small requests and the shards are whatever the repo holds. A
+    dataset gone from the Hub, or holding no parquet, is `SourceUnavailable`.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    api = HfApi(endpoint=endpoint, token=token or False, library_name="model-census")
+    datasets = {}
+    for name, repo in ARCHIVE_REPOS.items():
+        url = polite_http.redact(f"{endpoint.rstrip('/')}/api/datasets/{repo}")
         try:
-            metadata = get_hf_file_metadata(url, token=token or False, endpoint=endpoint)
-        except Exception as exc:  # huggingface_hub raises httpx and its own errors; one message for all
-            raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}",
-                              url=polite_http.redact(url)) from exc
-        if not metadata.commit_hash:
-            raise SourceUnavailable(f"archive {repo}: no X-Repo-Commit header, not a Hub endpoint", url=polite_http.redact(url))
-        commits[name] = metadata.commit_hash
-    return commits
+            info = api.dataset_info(repo)
+        except RepositoryNotFoundError as exc:
+            raise SourceUnavailable(f"archive {repo}: not on the Hub any more ({_first_line(exc)})", url=url) from exc
+        except HfHubHTTPError as exc:
+            if exc.response is not None and exc.response.status_code in (404, 410):
+                raise SourceUnavailable(f"archive {repo}: HTTP {exc.response.status_code}", url=url) from exc
+            raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}", url=url) from exc
+        except Exception as exc:  # huggingface_hub raises httpx, OS and its own errors; one message for all
+            raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}", url=url) from exc
+        if not info.sha:
+            raise SourceUnavailable(f"archive {repo}: the Hub named no commit", url=url)
+        files = tuple(sorted(sibling.rfilename for sibling in info.siblings or () if sibling.rfilename.endswith(".parquet")))
+        if not files:
+            raise SourceUnavailable(f"archive {repo}: no parquet file at {info.sha}", url=url)
+        datasets[name] = ArchiveDataset(name, repo, info.sha, files)
+    return datasets
 
 
-def download_archive(endpoint: str, token: str | None, commits: dict[str, str], folder: Path) -> Archive:
-    """Download every shard at the given commits into `folder` (not the shared Hub cache)."""
+def download_archive(endpoint: str, token: str | None, datasets: dict[str, ArchiveDataset], folder: Path) -> Archive:
+    """Download every listed shard at its dataset's commit into `folder` (not the shared Hub cache).
+
+    Each dataset's columns are checked once its files are here, before anything is read.
+    """
     from huggingface_hub import hf_hub_download
 
     files: dict[str, list[Path]] = {}
-    for name, (repo, shards) in ARCHIVE_FILES.items():
-        for shard in shards:
+    for name, dataset in datasets.items():
+        for shard in dataset.files:
             try:
                 path = hf_hub_download(
-                    repo, shard, repo_type="dataset", revision=commits[name], endpoint=endpoint,
+                    dataset.repo, shard, repo_type="dataset", revision=dataset.commit, endpoint=endpoint,
                     token=token or False, local_dir=folder / name,
                 )
             except Exception as exc:
-                raise SourceError(f"archive {repo}/{shard}: {type(exc).__name__}: {_first_line(exc)}",
-                                  url=polite_http.redact(f"{endpoint}/datasets/{repo}")) from exc
+                raise SourceError(f"archive {dataset.repo}/{shard}: {type(exc).__name__}: {_first_line(exc)}",
+                                  url=polite_http.redact(f"{endpoint}/datasets/{dataset.repo}")) from exc
             files.setdefault(name, []).append(Path(path))
-    return Archive(commits, files)
+        _check_columns(dataset, files[name], endpoint)
+    return Archive({name: dataset.commit for name, dataset in datasets.items()}, files)
+
+
+def _check_columns(dataset: ArchiveDataset, paths: list[Path], endpoint: str) -> None:
+    """`SourceUnavailable` when the parquet lacks a column the import reads: the archive changed shape."""
+    con = duckdb.connect()
+    try:
+        columns = {row[0] for row in con.execute(
+            "select column_name from (describe select * from read_parquet($files, union_by_name = true))",
+            {"files": [str(path) for path in paths]},
+        ).fetchall()}
+    finally:
+        con.close()
+    if missing := sorted(ARCHIVE_COLUMNS[dataset.name] - columns):
+        raise SourceUnavailable(
+            f"archive {dataset.repo}@{dataset.commit[:12]} lacks column(s) {', '.join(missing)} "
+            f"(has {', '.join(sorted(columns)[:12])}): the archive changed shape",
+            url=polite_http.redact(f"{endpoint}/datasets/{dataset.repo}"),
+        )
 
 
 def archive_paper_records(archive: Archive) -> Iterator[RawRecord | Rejected]:

@@ -9,8 +9,10 @@ other site says is not its data.
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
+import socket
 import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -25,6 +27,7 @@ RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 """No answer, a late one, or one cut off mid-body (a reset, fewer bytes than announced): ask again."""
 MAX_REDIRECTS = 5
+UNREACHABLE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 MAX_RETRY_AFTER_SECONDS = 300.0
 
 
@@ -35,6 +38,24 @@ def redact(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def unreachable_reason(exc: BaseException | None) -> str | None:
+    """Why the host cannot be reached at all (its name does not resolve, no route to it), else None.
+
+    An offline machine or a mistyped URL: asking again within the run changes nothing, so the source
+    fails at once and `make run` without a network ends in seconds, not after minutes of backoff.
+    A refused or reset connection is different (a service restarting) and stays retried.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror):
+            return f"the host name does not resolve ({exc.strerror or exc}): offline, or a wrong URL"
+        if isinstance(exc, OSError) and exc.errno in UNREACHABLE_ERRNOS:
+            return f"no route to the host ({exc.strerror}): offline, or a wrong URL"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def retry_after_seconds(response: requests.Response, default: float) -> float:
@@ -74,6 +95,8 @@ def get(
         except SourceUnavailable:
             raise
         except TRANSIENT_ERRORS as exc:
+            if (unreachable := unreachable_reason(exc)) is not None:
+                raise SourceError(unreachable, url=redact(url)) from exc
             last_problem = f"{type(exc).__name__}: {_short(exc)}"
         else:
             if response.status_code < 400:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+NOT_TEXT = re.compile("[\ud800-\udfff]")
+"""Code points that are not Unicode text: bytes that were not UTF-8 (decoded with errors='surrogateescape'
+they survive as U+DC80..U+DCFF) and halves of surrogate pairs (a JSON `\\ud800` escape). DuckDB stores
+neither, and a record holding one would fail its whole page on insert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +45,13 @@ class SourceUnavailable(SourceError):
     Recorded as `unavailable: <reason>` rather than as a failure: nothing wrong is loaded and
     the rest of the run goes on.
     """
+
+
+def invalid_utf8(text: str) -> int:
+    """How many code points of `text` are not text (see `NOT_TEXT`): a record with any is rejected, not landed."""
+    return len(NOT_TEXT.findall(text))
+
+
+def storable(text: str) -> str:
+    """`text` with each code point that is not text as U+FFFD, so a reject's raw text can be kept."""
+    return NOT_TEXT.sub("\ufffd", text)

@@ -8,7 +8,10 @@ and `overrides` out, each written in one bulk statement.
 from __future__ import annotations
 
 import csv
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -61,7 +64,8 @@ def build_release_tables(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs =
     """Replace the curated release tables; the caller holds the transaction."""
     registry: Registry = load_registry(inputs.registry_path)
     overrides = read_overrides(inputs.overrides_path)
-    build = build_releases(read_members(con), registry, overrides, inputs.options)
+    with _collector_paused():
+        build = build_releases(read_members(con), registry, overrides, inputs.options)
     for note in build.notes:
         logger.warning("releases: %s", note)
     logger.info(
@@ -76,6 +80,23 @@ def build_release_tables(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs =
     return build
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while the build allocates millions of objects that all stay alive.
+
+    Each collection walks every live object, and the allocations trigger one after another: 40% of
+    the build's time at 20,000 repos, more at Hub scale, to find next to no garbage. Any cycle the build
+    does drop is collected once the collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
     rows = con.execute(
         "select column_name from duckdb_columns() where table_name = ? and database_name = current_database() "
@@ -85,10 +106,14 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
     return tuple(row[0] for row in rows)
 
 
+INSERT_ROWS = 50_000
+"""Rows per insert: binding a column converts every value at once, so a bounded chunk bounds the memory."""
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, object]], columns: tuple[str, ...]) -> None:
-    """One insert per table: each column bound as a list and unnested side by side."""
-    if not rows:
-        return
-    params = {f"c{i}": [row[column] for row in rows] for i, column in enumerate(columns)}
+    """A few inserts per table: each column of a chunk bound as a list and unnested side by side."""
     select = ", ".join(f"unnest($c{i}) as {column}" for i, column in enumerate(columns))
-    con.execute(f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})", params)
+    statement = f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})"
+    for first in range(0, len(rows), INSERT_ROWS):
+        chunk = rows[first : first + INSERT_ROWS]
+        con.execute(statement, {f"c{i}": [row[column] for row in chunk] for i, column in enumerate(columns)})

@@ -57,6 +57,10 @@ _ANNOUNCE = re.compile(
 )
 _OWNED = re.compile(rf"(?P<names>{_NAME}),\s+our\s+(?P<rest>.{{0,160}})")
 _DUBBED = re.compile(rf"(?i:{MODEL_NOUN}[^.;]{{0,80}}?\b(?:called|named|dubbed|termed))\s+(?P<names>{_NAME})(?P<rest>)")
+_DUBBED_CUE = re.compile(r"(?i:called|named|dubbed|termed)")
+"""What `_DUBBED` cannot match without: a sentence lacking it is not scanned for model nouns at every position."""
+_OWNED_CUE = ", our "
+"""What `_OWNED` cannot match without in squashed text (its `,\\s+our\\s+` is one space each there)."""
 _GROUP = r"series|family|suite|collection|herd|line-?up"
 _BARE_PHRASE = re.compile(
     r"\s+([a-z][\w-]*(?:\s+[a-z][\w-]*){0,4}?)"
@@ -138,6 +142,8 @@ def classify_paper(title: str | None, abstract: str | None, comment: str | None 
 
 def _announced_names(sentence: str, releases: bool, following: str) -> tuple[str, ...]:
     for pattern in (_ANNOUNCE, _OWNED, _DUBBED):
+        if (pattern is _OWNED and _OWNED_CUE not in sentence) or (pattern is _DUBBED and not _DUBBED_CUE.search(sentence)):
+            continue  # cannot match; skipping saves most of the time a paper takes
         for match in pattern.finditer(sentence):
             verb = match.groupdict().get("verb") or ""
             weak = bool(verb) and not re.search(_STRONG_VERB, verb, re.I)

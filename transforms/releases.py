@@ -32,9 +32,12 @@ ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
 OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
 
 
-@dataclass
+@dataclass(slots=True)
 class Member:
-    """One source record that may belong to a release (columns of `int_members_*`)."""
+    """One source record that may belong to a release (columns of `int_members_*`).
+
+    Slots: a build holds one per Hub repo (millions at Hub scale), and a slotted instance is a third
+    the size of one with a `__dict__`."""
 
     member_key: str
     source: str
@@ -136,7 +139,8 @@ def build_releases(
     groups = _UnionFind(by_key)
     split = {o.member_key for o in overrides if o.action == "split"}
     claimed_arxiv = _link_identifiers(kept, by_key, groups, split, options)
-    _link_families(kept, orgs, groups, split, options)
+    family_keys = _FamilyKeys()
+    _link_families(kept, orgs, groups, split, options, family_keys)
     for override in overrides:
         if override.action == "merge":
             if override.member_key in by_key and override.other_member_key in by_key:
@@ -151,6 +155,9 @@ def build_releases(
         [(m.released_on, m.training_compute_flop) for m in kept if m.released_on and m.training_compute_flop]
     )
 
+    arxiv_of: dict[str, list[str]] = defaultdict(list)
+    for arxiv_id, key in claimed_arxiv.items():
+        arxiv_of[key].append(arxiv_id)
     releases: list[dict[str, object]] = []
     member_rows: list[dict[str, object]] = []
     release_of: dict[str, dict[str, object]] = {}
@@ -158,7 +165,7 @@ def build_releases(
         if not any(m.can_stand_alone for m in cluster):
             continue
         ordered = sorted(cluster, key=_priority)
-        release = _assemble(ordered, registry, claimed_arxiv, frontier, options)
+        release = _assemble(ordered, registry, arxiv_of, frontier, options, family_keys)
         releases.append(release)
         for member in ordered:
             release_of[member.member_key.lower()] = release
@@ -170,7 +177,7 @@ def build_releases(
                     "name": member.name, "released_on": member.released_on,
                 }
             )
-    by_family = _releases_by_family(releases, orgs)
+    by_family = _releases_by_family(releases, orgs, family_keys)
     for release in releases:
         _set_lineage(release, release_of, by_family)
     _apply_label_overrides(overrides, release_of, notes)
@@ -259,6 +266,7 @@ def _link_families(
     groups: _UnionFind,
     split: set[str],
     options: ReleaseOptions,
+    family_keys: _FamilyKeys,
 ) -> None:
     """Union variants: same organization, same family, published within the window of the first."""
     families: dict[tuple[str, str], list[Member]] = defaultdict(list)
@@ -269,7 +277,7 @@ def _link_families(
         if member.source not in ("epoch", "huggingface"):
             continue
         words = org.words if org else frozenset()
-        families[(org_key, family_key(member.name, words))].append(member)
+        families[(org_key, family_keys(member.name, words))].append(member)
     for family_members in families.values():
         for window in _date_windows(family_members, options.family_window_days):
             for member in window[1:]:
@@ -290,12 +298,13 @@ def _priority(member: Member) -> tuple:
 def _assemble(
     ordered: list[Member],
     registry: Registry,
-    claimed_arxiv: dict[str, str],
+    arxiv_of: dict[str, list[str]],
     frontier: ComputeFrontier,
     options: ReleaseOptions,
+    family_keys: _FamilyKeys,
 ) -> dict[str, object]:
+    """One release's row from its members, main member first; `arxiv_of` lists the papers each member claimed."""
     main = ordered[0]
-    keys = {m.member_key for m in ordered}
     org_type, org_reason, known_org = label_org_type(ordered, registry)
     modality, modality_reason = label_modality(ordered)
     released_on = min((m.released_on for m in ordered if m.released_on), default=None)
@@ -303,12 +312,14 @@ def _assemble(
     likes = sum(m.likes or 0 for m in ordered)
     notable, notable_reason = _notability(ordered, tier, likes, options)
     evidence = _evaluation_evidence(ordered)
-    family = _family_name(ordered, known_org)
-    distinct_names = {m.name for m in ordered if m.source in ("epoch", "huggingface")}
+    family = _family_name(ordered, known_org, family_keys)
+    # Epoch's names are written by people: one Epoch row names the release (Falcon-40B, whatever its
+    # repos are called); several make it the family's release (Llama 2), as do several repos without one.
+    names = {m.name for m in ordered if m.source == "epoch"} or {m.name for m in ordered if m.source == "huggingface"}
     organization = known_org.name if known_org else (main.organization or main.hf_author)
     return {
         "release_id": hashlib.md5(_identity(ordered).encode("utf-8")).hexdigest()[:16],
-        "name": family if len(distinct_names) > 1 else main.name,
+        "name": family if len(names) > 1 else min(names, default=main.name),
         "family": family,
         "organization": organization,
         "org_type": org_type,
@@ -331,7 +342,7 @@ def _assemble(
         "hf_created_on": min((m.released_on for m in ordered if m.source == "huggingface" and m.released_on), default=None),
         "arxiv_published_on": min((m.released_on for m in ordered if m.source == "arxiv" and m.released_on), default=None),
         "hf_repo_ids": sorted(m.source_key for m in ordered if m.source == "huggingface"),
-        "arxiv_ids": sorted(arxiv_id for arxiv_id, key in claimed_arxiv.items() if key in keys),
+        "arxiv_ids": sorted(arxiv_id for m in ordered for arxiv_id in arxiv_of.get(m.member_key, ())),
         "epoch_names": sorted(m.source_key for m in ordered if m.source == "epoch"),
         "pwc_ids": sorted(m.source_key for m in ordered if m.source == "paperswithcode"),
         "sources": sorted({m.source for m in ordered}, key=lambda s: SOURCE_ORDER.get(s, 9)),
@@ -365,12 +376,12 @@ def _evaluation_evidence(ordered: list[Member]) -> list[str]:
     return sorted(evidence)
 
 
-def _family_name(ordered: list[Member], known_org: Organization | None) -> str:
+def _family_name(ordered: list[Member], known_org: Organization | None, family_keys: _FamilyKeys) -> str:
     """The family most of the release's models are named after (Phi-3's report also covers Phi-3.5)."""
     # Epoch's names are written by people; a repo's only when Epoch has no row
     named = [m for m in ordered if m.source == "epoch"] or [m for m in ordered if m.source == "huggingface"] or ordered[:1]
     words = known_org.words if known_org else frozenset()
-    keys = [family_key(m.name, words) for m in named]
+    keys = [family_keys(m.name, words) for m in named]
     most_common = max(sorted(set(keys)), key=keys.count)
     earliest = min(
         (m for m, key in zip(named, keys) if key == most_common),
@@ -399,7 +410,9 @@ def _notability(ordered: list[Member], tier: str, likes: int, options: ReleaseOp
 
 
 def _releases_by_family(
-    releases: list[dict[str, object]], orgs: dict[str, tuple[str | None, Organization | None]]
+    releases: list[dict[str, object]],
+    orgs: dict[str, tuple[str | None, Organization | None]],
+    family_keys: _FamilyKeys,
 ) -> dict[str, list[dict[str, object]]]:
     """Releases by the family keys of their Epoch rows and repos, oldest first."""
     index: dict[str, list[dict[str, object]]] = defaultdict(list)
@@ -408,7 +421,7 @@ def _releases_by_family(
         for member in release["_members"]:
             if member.source in ("epoch", "huggingface"):
                 org = orgs[member.member_key][1]
-                keys |= {family_key(member.name), family_key(member.name, org.words if org else frozenset())}
+                keys |= {family_keys(member.name), family_keys(member.name, org.words if org else frozenset())}
         for key in sorted(keys):
             index[key].append(release)
     return index
@@ -481,6 +494,19 @@ def _override_value(override: Override) -> object | None:
     if override.value not in OVERRIDABLE_LABELS.get(override.field, ()):
         return None
     return override.value == "true" if override.field == "is_notable" else override.value
+
+
+class _FamilyKeys:
+    """`family_key`, remembered for one build: matching, naming and lineage ask for each name's key three times."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, frozenset[str]], str] = {}
+
+    def __call__(self, name: str, org_words: frozenset[str] = frozenset()) -> str:
+        found = self._keys.get((name, org_words))
+        if found is None:
+            found = self._keys[(name, org_words)] = family_key(name, org_words)
+        return found
 
 
 class _UnionFind:

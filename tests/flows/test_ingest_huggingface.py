@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -193,38 +195,84 @@ def test_an_api_backfill_lands_its_window_only_and_leaves_the_watermark(hub: tup
     assert cursor(con)["watermark"] == before
 
 
-def test_auto_backfill_falls_back_to_the_api_when_hub_stats_is_missing(hub: tuple[HubReplay, str], con) -> None:
-    replay, url = hub
-    replay.models[:] = hub_models(3_000, step=timedelta(hours=1))
-
-    run = nightly(con, url, window=Window(date(2026, 7, 1), date(2026, 7, 2)))
-
-    assert run.detail["backfill_via"] == "api"
-    assert "hub-stats" in run.detail["hub_stats_unavailable"]
-    assert run.counts.new == 24
-    assert run.requests >= 2
+HUB_STATS_LAYOUT = (FIXTURES / "hub_stats_layout.sql").read_text(encoding="utf-8")
+HUB_STATS_PATH = "/datasets/cfahlgren1/hub-stats/resolve/main/models.parquet"
 
 
-def test_an_old_window_backfills_from_hub_stats_in_two_requests(httpserver, con, tmp_path: Path) -> None:
-    """`auto` picks hub-stats for a window that ended over 30 days ago; the listing is never asked."""
-    parquet = tmp_path / "models.parquet"
-    models = tmp_path / "models.json"
-    models.write_text(json.dumps(hub_models(3_000, step=timedelta(hours=1))), encoding="utf-8")
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Hub file cache of this test's own: a copy cached by another test would stand in for a missing dataset."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    return tmp_path / "hf-cache"
+
+
+def hub_stats_body(tmp_path: Path, models: list[dict], select: str = "*") -> bytes:
+    """`models` as hub-stats' models.parquet (layout in tests/fixtures/huggingface/README.md)."""
+    source, parquet = tmp_path / "models.json", tmp_path / "models.parquet"
+    source.write_text(json.dumps(models), encoding="utf-8")
     with duckdb.connect() as scratch:
-        scratch.execute(f"copy (select id, author, createdAt::timestamptz as createdAt, likes::bigint as likes, "
-                        f"downloads::bigint as downloads, tags from read_json('{models}')) to '{parquet}' (format parquet)")
-    body = parquet.read_bytes()
-    headers = {"X-Repo-Commit": "b" * 40, "ETag": f'"{len(body)}-hub-stats"', "Content-Length": str(len(body))}
-    httpserver.expect_request("/datasets/cfahlgren1/hub-stats/resolve/main/models.parquet") \
-        .respond_with_data(body, headers=headers)
+        scratch.execute(f"create table hub_stats as {HUB_STATS_LAYOUT}", {"source": str(source)})
+        scratch.execute(f"copy (select {select} from hub_stats) to '{parquet}' (format parquet)")
+    return parquet.read_bytes()
+
+
+def serve_hub_stats(httpserver, body: bytes | None) -> None:
+    """The dataset's file as the Hub serves it, or (None) the Hub's 404 for a repository that is gone."""
+    if body is None:
+        httpserver.expect_request(HUB_STATS_PATH).respond_with_data(
+            '{"error":"Repository not found"}', status=404, headers={"X-Error-Code": "RepoNotFound"})
+    else:
+        headers = {"X-Repo-Commit": hashlib.sha1(body).hexdigest(), "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
+                   "Content-Length": str(len(body))}
+        httpserver.expect_request(HUB_STATS_PATH).respond_with_data(body, headers=headers)
     httpserver.expect_request("/api/agent-harnesses").respond_with_data("", status=404)
 
-    run = nightly(con, httpserver.url_for("").rstrip("/"), window=Window(date(2026, 7, 1), date(2026, 7, 8)))
 
-    assert run.detail["backfill_via"] == "hub-stats"
-    assert run.counts.new == 7 * 24 and run.requests == 2
+@pytest.mark.parametrize("served", ["missing", "createdAt renamed"])
+def test_auto_backfill_falls_back_to_the_api_when_hub_stats_does_not_fit(
+        httpserver, con, tmp_path: Path, hub_cache: Path, caplog: pytest.LogCaptureFixture, served: str) -> None:
+    """A dataset gone (404) or with a needed column renamed: the listing loads the window, and the log and the
+    run's record say why and what it cost."""
+    models = hub_models(48, newest=datetime(2026, 7, 2, tzinfo=timezone.utc), step=timedelta(hours=1))
+    body = None if served == "missing" else hub_stats_body(tmp_path, models, "* rename (createdAt as created_at)")
+    serve_hub_stats(httpserver, body)
+    httpserver.expect_request("/api/models").respond_with_json(models)
+
+    with caplog.at_level(logging.INFO, logger="flows.ingest_huggingface"):
+        run = nightly(con, httpserver.url_for("").rstrip("/"), window=Window(date(2026, 7, 1), date(2026, 7, 2)))
+
+    on_hub_stats = 1 if body is None else 2  # the HEAD that failed; or HEAD and GET of a file that did not fit
+    assert run.detail["backfill_via"] == "api" and run.counts.new == 24  # 00:00 to 23:00 on 1 July
+    reason = "RepositoryNotFoundError" if body is None else "schema no longer fits: createdAt (missing)"
+    assert reason in run.detail["hub_stats_unavailable"]
+    assert (run.detail["hub_stats_requests"], run.detail["fallback_requests"], run.requests) == (
+        on_hub_stats, 1, on_hub_stats + 1)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("falling back to the api listing" in line and reason in line for line in warnings)
+    assert f"the api fallback used 1 requests (after {on_hub_stats} on hub-stats)" in " ".join(warnings)
+
+
+def test_an_old_window_backfills_from_hub_stats_in_two_requests_then_one(httpserver, con, tmp_path: Path,
+                                                                          hub_cache: Path) -> None:
+    """`auto` picks hub-stats for a window that ended over 30 days ago; the listing is never asked. The same
+    file again (the next month of a backfill) costs only the HEAD that finds the cached copy current."""
+    body = hub_stats_body(tmp_path, hub_models(3_000, step=timedelta(hours=1)))
+    serve_hub_stats(httpserver, body)
+    url = httpserver.url_for("").rstrip("/")
+
+    run = nightly(con, url, window=Window(date(2026, 7, 1), date(2026, 7, 8)))
+    again = nightly(con, url, window=Window(date(2026, 6, 24), date(2026, 7, 1)))
+
+    assert run.detail["backfill_via"] == again.detail["backfill_via"] == "hub-stats"
+    assert (run.counts.new, run.requests, run.detail["hub_stats_bytes"]) == (7 * 24, 2, len(body))
+    assert (again.counts.new, again.requests) == (7 * 24, 1)
     assert not any(request.path == "/api/models" for request, _ in httpserver.log)
     assert set(cursor(con)) == {"spent"}  # no watermark moved, no listing walk saved
+    landed = json.loads(con.execute(f"select payload from {RAW_TABLE} where payload->>'createdAt' like '2026-07-01T00%'")
+                        .fetchone()[0])
+    assert landed["createdAt"] == "2026-07-01T00:00:00.000Z"  # as the listing writes it
 
 
 def test_a_saved_cursor_the_hub_refuses_restarts_the_walk_from_the_top(hub: tuple[HubReplay, str], con) -> None:

@@ -112,8 +112,8 @@ def test_a_backfill_reads_both_archives_again_and_adds_nothing(
     assert repair.counts.unchanged == 14 and repair.counts.new == 0 and parquet_gets(httpserver) == 4
 
 
-def hub_record(repo: str, created: str) -> RawRecord:
-    return RawRecord(repo, json.dumps({"id": repo, "author": repo.split("/")[0], "createdAt": created, "likes": 10,
+def hub_record(repo: str, created: str, likes: int = 10) -> RawRecord:
+    return RawRecord(repo, json.dumps({"id": repo, "author": repo.split("/")[0], "createdAt": created, "likes": likes,
                                        "tags": ["transformers", "text-generation"], "pipeline_tag": "text-generation"}))
 
 
@@ -142,10 +142,36 @@ def test_hub_repos_on_the_leaderboard_give_their_release_evidence_and_best_avera
     assert releases["example-org/never-evaluated"] == (False, [], None, None)
 
 
+def test_a_release_evaluated_only_through_its_chat_variant_counts_as_evaluated(
+    fresh_db: duckdb.DuckDBPyConnection, httpserver: HTTPServer, archives: Path
+) -> None:
+    """Through staging, the members' SQL and the release building: the main repo has no entry, its chat variant has."""
+    ingest(fresh_db, serve(httpserver, archives), "r1")
+    land_page(fresh_db, "raw_huggingface__models", [
+        hub_record("01-ai/Yi-1.5-6B", "2024-05-11T00:00:00.000Z", likes=300),
+        hub_record("01-ai/Yi-1.5-6B-Chat", "2024-05-11T00:00:00.000Z", likes=50),
+    ], run_id="hub")
+
+    rebuild(fresh_db)
+
+    entries = dict(fresh_db.execute("select repo_id, count(*) from stg_open_llm_leaderboard__results "
+                                    "where repo_id like '01-ai/Yi-1.5-6B%' group by 1").fetchall())
+    assert entries == {"01-ai/Yi-1.5-6B-Chat": 1}, "the real v2 archive has the chat variant only"
+    roles = dict(fresh_db.execute("select source_key, role from release_members").fetchall())
+    assert roles == {"01-ai/Yi-1.5-6B": "main", "01-ai/Yi-1.5-6B-Chat": "variant"}, "one release, named by its base"
+    (has_evaluation, evidence, v2_average, reason), = fresh_db.execute(
+        "select has_evaluation, evaluation_evidence, open_llm_v2_average, label_reasons ->> 'has_evaluation' "
+        "from releases").fetchall()
+    assert (has_evaluation, evidence, v2_average) == (True, ["open_llm_leaderboard_v2"], 22.784006289829847)
+    assert reason == "open_llm_leaderboard_v2"
+    assert fresh_db.execute("select sum(releases), sum(with_evaluation) from evaluation_coverage").fetchone() == (1, 1), \
+        "notable (350 likes) and counted as evaluated by the view"
+
+
 def test_the_demo_snapshot_serves_both_archives_through_the_replay_server(fresh_db: duckdb.DuckDBPyConnection) -> None:
     """The replay server answers the client's HEAD and GET, as `census demo` needs."""
     with ReplayServer(routes=DatasetReplay().routes()) as server:
         run = ingest(fresh_db, f"{server.url}/huggingface", "demo")
 
-    assert run.counts.new == 8 and run.requests == 2 + 2 * 2
+    assert run.counts.new == 12 + 8 and run.requests == 2 + 2 * 2, "v1: 12 rows from the 2023 scrape, v2: 8 real rows"
     assert set(run.detail["archives"]) == {"v1", "v2"}

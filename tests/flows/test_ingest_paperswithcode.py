@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from datetime import date, timedelta
+import shutil
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -14,6 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from flows.demo_open_llm_leaderboard import DatasetReplay
 from flows.demo_paperswithcode import CatalogReplay
 from flows.ingest import IngestRun, Window
 from flows.ingest_paperswithcode import RAW_PAPERS, RAW_RESULTS, ingest_paperswithcode, scan_range
@@ -32,7 +33,6 @@ EVALUATIONS = [
     for number in (1, 2)
     for row in json.loads((FIXTURES / f"revived_evaluations_paper9_page{number}.json").read_text(encoding="utf-8"))["results"]
 ]
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 BULK = 10_250
 """More papers than 100 pages of 100 can list: the window must be split to reach them all."""
 
@@ -173,16 +173,125 @@ def test_a_nightly_run_moves_its_date_and_a_backfill_does_not(
     assert json.loads(fresh_db.execute("select cursor from ingestion_state").fetchone()[0])["through"] == through
 
 
-# --- the archive, served the way the Hub serves files ---------------------------------------------
+def state(con: duckdb.DuckDBPyConnection) -> dict:
+    row = con.execute("select cursor from ingestion_state where source = 'paperswithcode'").fetchone()
+    return json.loads(row[0]) if row else {}
 
-def build_archive_parquet(folder: Path) -> dict[str, bytes]:
-    """Parquet shards in the archive's schema, written by DuckDB from genuine rows; served path → bytes."""
+
+def test_a_backfill_stops_at_its_request_budget_and_the_next_runs_continue_where_it_stopped(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    window = Window(since=date(1980, 1, 1), until=date(2000, 1, 1))
+    settings = settings_for(serve(httpserver, big_catalog()), tmp_path, pwc_max_requests=40)
+    runs = []
+    while not runs or runs[-1].detail["stopped_at_budget"]:
+        assert len(runs) < 12, "every run must make progress"
+        runs.append(ingest(fresh_db, settings, window, f"r{len(runs) + 1}"))
+        if runs[-1].detail["stopped_at_budget"]:
+            saved = state(fresh_db)["backfill"]
+            assert saved["window"] == "1980-01-01..2000-01-01" and (saved["through"] or saved["at"])
+
+    total = len(PAPERS) + BULK
+    assert len(runs) > 3 and all(run.requests <= 40 for run in runs)
+    assert [run.requests for run in runs[:-1]] == [40] * (len(runs) - 1), "each stopped run used its whole budget"
+    assert any("resumed_at" in run.detail for run in runs), "a run continued inside a window, not from its start"
+    assert fresh_db.execute(f"select count(*), count(distinct source_key) from {RAW_PAPERS}").fetchone() == (total, total)
+    assert fresh_db.execute(f"select list(source_key order by source_key) from {RAW_RESULTS}").fetchone()[0] == [
+        "api:1003#1", "api:1003#2"]
+    assert sum(run.counts.new for run in runs) == total + len(EVALUATIONS)
+    assert all(run.counts.fetched == run.counts.new + run.counts.changed + run.counts.unchanged + run.counts.rejected
+               for run in runs)
+    assert "backfill" not in state(fresh_db), "finished: the same backfill again reads it all afresh"
+
+
+def test_the_budget_holds_per_run_across_its_parts_and_retried_attempts(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    window = Window(since=date(1980, 1, 1), until=date(2000, 1, 1))
+    settings = settings_for(serve(httpserver, big_catalog()), tmp_path, pwc_max_requests=40)
+    first = ingest(fresh_db, settings, window, "night-1")
+    again = ingest(fresh_db, settings, window, "night-1")
+    next_night = ingest(fresh_db, settings, window, "night-2")
+    assert (first.requests, again.requests, next_night.requests) == (40, 0, 40)
+    assert again.detail["stopped_at_budget"] and again.detail["spent_by_earlier_parts"] == 40
+    assert state(fresh_db)["spent"] == {"run_id": "night-2", "requests": 40}
+
+
+def generated(count: int, published: date, first_id: int = 500_000) -> list[dict]:
+    """Papers in the revived API's shape (the real v1 page's fields), none with results to ask for."""
+    return [{**PAPERS[index % len(PAPERS)], "id": str(first_id + index), "route_identifier": str(first_id + index),
+             "arxiv_id": None, "hf_models": [], "published": published.isoformat()} for index in range(count)]
+
+
+def serve_pages(httpserver: HTTPServer, pages: dict[int, list[dict]], count: int) -> str:
+    """A `papers/` listing answering each page number from `pages` (empty when absent), echoing the filters."""
+
+    def handle(request: Request) -> Response:
+        body = {"count": count, "results": pages.get(int(request.args["page"]), []),
+                "applied_filters": {"start_date": request.args["start_date"], "end_date": request.args["end_date"]}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/papers/").respond_with_handler(handle)
+    return httpserver.url_for("/api/v1")
+
+
+def test_a_page_that_stays_empty_mid_window_is_reported_and_the_next_night_reads_the_window_again(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    papers = generated(250, datetime.now(timezone.utc).date() - timedelta(days=5))
+    pages = {1: papers[:100], 3: papers[200:]}
+    settings = settings_for(serve_pages(httpserver, pages, count=250), tmp_path)
+    first = ingest(fresh_db, settings, Window(), "r1")
+
+    assert (first.counts.fetched, first.counts.new, first.counts.rejected) == (101, 100, 1)
+    (reason,) = fresh_db.execute("select reason from rejects").fetchone()
+    assert reason.startswith(paperswithcode.GAP_REASON) and "page 2 of the papers published" in reason
+    assert len(first.detail["incomplete"]) == 1
+    assert "through" not in state(fresh_db), "the cursor stays before the incomplete window"
+
+    pages[2] = papers[100:200]
+    second = ingest(fresh_db, settings, Window(), "r2")
+    assert (second.counts.new, second.counts.unchanged, second.counts.rejected) == (150, 100, 0)
+    assert fresh_db.execute(f"select count(distinct source_key) from {RAW_PAPERS}").fetchone()[0] == 250
+    assert state(fresh_db)["through"] == datetime.now(timezone.utc).date().isoformat()
+
+
+def test_the_same_paper_on_two_pages_lands_once_and_the_counts_reconcile(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    papers = generated(150, datetime.now(timezone.utc).date() - timedelta(days=3))
+    settings = settings_for(serve_pages(httpserver, {1: papers[:100], 2: papers[99:]}, count=151), tmp_path)
+    run = ingest(fresh_db, settings, Window(), "r1")
+    counts = run.counts
+    assert run.detail["repeated"] == 1
+    assert (counts.fetched, counts.new, counts.changed, counts.unchanged, counts.rejected) == (150, 150, 0, 0, 0)
+    assert counts.fetched == counts.new + counts.changed + counts.unchanged + counts.rejected
+    assert fresh_db.execute(f"select count(*), count(distinct source_key) from {RAW_PAPERS}").fetchone() == (150, 150)
+
+
+# --- the archive, served the way the Hub serves dataset repos -------------------------------------
+
+PAPER_SHARDS = 3
+"""The papers dataset split over more shards than the others: the files are found, not assumed."""
+PAPER_COLUMNS = ("{paper_url: 'VARCHAR', arxiv_id: 'VARCHAR', title: 'VARCHAR', abstract: 'VARCHAR', url_abs: 'VARCHAR', "
+                 "url_pdf: 'VARCHAR', proceeding: 'VARCHAR', authors: 'VARCHAR[]', tasks: 'VARCHAR[]', date: 'VARCHAR', "
+                 "methods: 'STRUCT(name VARCHAR, full_name VARCHAR)[]'}")
+
+
+def build_archive(root: Path, *, drop_column: str | None = None) -> dict[str, int]:
+    """The three dataset repos as folders under `root`, parquet written by DuckDB from genuine rows.
+
+    Papers are the original site's v1 records in the archive's columns, split over `PAPER_SHARDS`
+    shards; one link row in the dump's columns; the evaluation table is sota-extractor's SQuAD
+    file, the dump's own schema. Each repo also holds a README and .gitattributes, as Hub repos do.
+    Returns the number of parquet files per dataset.
+    """
     v1 = json.loads((FIXTURES / "api_v1_papers_list_page1_items50.json").read_text(encoding="utf-8"))["results"]
     papers = [
         {
             "paper_url": paperswithcode.PAPER_URL_PREFIX + old["id"], "arxiv_id": old["arxiv_id"],
             "title": old["title"], "abstract": old["abstract"], "url_abs": old["url_abs"], "url_pdf": old["url_pdf"],
-            "proceeding": old["proceeding"], "authors": old["authors"], "tasks": [], "date": old["published"],
+            "proceeding": old["proceeding"], "authors": old["authors"], "tasks": [], "date": old["published"], "methods": [],
         }
         for old in v1[:10]
     ]
@@ -192,66 +301,74 @@ def build_archive_parquet(folder: Path) -> dict[str, bytes]:
         "paper_url_abs": linked["url_abs"], "paper_url_pdf": None, "repo_url": "https://github.com/example/archived",
         "is_official": True, "mentioned_in_paper": False, "mentioned_in_github": True, "framework": "pytorch",
     }]
-    (folder / "papers.json").write_text(json.dumps(papers), encoding="utf-8")
-    (folder / "links.json").write_text(json.dumps(links), encoding="utf-8")
-    selects = {
-        "papers": f"read_json('{folder / 'papers.json'}', columns={{paper_url: 'VARCHAR', arxiv_id: 'VARCHAR', "
-                  "title: 'VARCHAR', abstract: 'VARCHAR', url_abs: 'VARCHAR', url_pdf: 'VARCHAR', proceeding: 'VARCHAR', "
-                  "authors: 'VARCHAR[]', tasks: 'VARCHAR[]', date: 'VARCHAR'})",
-        "links": f"read_json('{folder / 'links.json'}')",
+    built = root / "_built"
+    built.mkdir(parents=True, exist_ok=True)
+    (built / "papers.json").write_text(json.dumps(papers), encoding="utf-8")
+    (built / "links.json").write_text(json.dumps(links), encoding="utf-8")
+    sources = {
+        "papers": f"read_json('{built / 'papers.json'}', columns={PAPER_COLUMNS})",
+        "links": f"read_json('{built / 'links.json'}')",
         "evaluations": f"read_json('{FIXTURES / 'evaluation_tables_format_squad.json'}')",
     }
-    served: dict[str, bytes] = {}
+    shards = {"papers": PAPER_SHARDS, "links": 1, "evaluations": 1}
     with duckdb.connect() as con:
-        for name, (repo, shards) in paperswithcode.ARCHIVE_FILES.items():
-            for index, shard in enumerate(shards):
-                target = folder / f"{name}-{index}.parquet"
-                where = "" if index == 0 else " where false"
-                con.execute(f"copy (select * from {selects[name]}{where}) to '{target}' (format parquet)")
-                served[f"/datasets/{repo}/resolve/{{revision}}/{shard}"] = target.read_bytes()
-    return served
+        for name, repo in paperswithcode.ARCHIVE_REPOS.items():
+            folder = root / repo / "data"
+            folder.mkdir(parents=True, exist_ok=True)
+            (root / repo / "README.md").write_text(f"# {repo}\n", encoding="utf-8")
+            (root / repo / ".gitattributes").write_text("*.parquet filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")
+            dropped = f", {drop_column}" if drop_column and name == "papers" else ""
+            for index in range(shards[name]):
+                rows = (f"select * exclude (n{dropped}) from (select *, row_number() over () as n from {sources[name]}) "
+                        f"where n % {shards[name]} = {index}")
+                target = folder / f"train-{index:05d}-of-{shards[name]:05d}.parquet"
+                con.execute(f"copy ({rows}) to '{target}' (format parquet)")
+    return shards
 
 
-@pytest.fixture
-def hub(httpserver: HTTPServer, tmp_path: Path) -> HTTPServer:
-    """A local server speaking the Hub's file protocol: HEAD and GET on `/datasets/<repo>/resolve/<rev>/<file>`."""
-    (tmp_path / "built").mkdir()
-    files = build_archive_parquet(tmp_path / "built")
+def serve_hub(httpserver: HTTPServer, root: Path) -> str:
+    """The Hub's dataset API and file protocol (the Open LLM Leaderboard's replay) behind pytest-httpserver."""
+    repos = tuple(paperswithcode.ARCHIVE_REPOS.values())
 
-    def resolve(request: Request) -> Response:
-        for revision in ("main", COMMIT):
-            for pattern, body in files.items():
-                if request.path == pattern.format(revision=revision):
-                    # werkzeug sends no body to a HEAD but keeps its length, as the Hub does
-                    headers = {"X-Repo-Commit": COMMIT, "ETag": '"' + hashlib.sha256(body).hexdigest() + '"'}
-                    return Response(body, status=200, headers=headers, content_type="application/octet-stream")
-        return Response(json.dumps({"error": "Entry not found"}), status=404, content_type="application/json",
-                        headers={"X-Error-Code": "EntryNotFound"})
+    def handle(request: Request) -> Response:
+        replay = DatasetReplay(root, prefix="", repos=repos)  # read afresh: a test may republish between runs
+        route = replay.info if request.path.startswith("/api/datasets/") else replay.resolve
+        reply = route(ReplayRequest(request.path, parse_qs(request.query_string.decode()), {}, ""))
+        return Response(reply.body, status=reply.status, headers=reply.headers)
 
-    httpserver.expect_request(re.compile("^/datasets/")).respond_with_handler(resolve)
+    httpserver.expect_request(re.compile("^/(api/)?datasets/")).respond_with_handler(handle)
     httpserver.expect_request("/api/v1/papers/").respond_with_handler(
         lambda request: Response(json.dumps({"count": 0, "results": [], "applied_filters": {
             "start_date": request.args["start_date"], "end_date": request.args["end_date"]}}),
             content_type="application/json"))
-    return httpserver
+    return httpserver.url_for("").rstrip("/")
 
 
-def test_a_backfill_imports_the_archive_once_through_the_hub_client(
-    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, hub: HTTPServer
+def hub_gets(httpserver: HTTPServer, kind: str) -> int:
+    return sum(1 for request, _ in httpserver.log if request.method == "GET" and kind in request.path)
+
+
+def test_a_backfill_imports_the_archive_once_finding_its_files_through_the_hub_api(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
 ) -> None:
-    settings = settings_for(hub.url_for("/api/v1"), tmp_path, pwc_import_archive=True,
-                            hf_url=hub.url_for("/").rstrip("/"))
+    shards = build_archive(tmp_path / "datasets")
+    endpoint = serve_hub(httpserver, tmp_path / "datasets")
+    settings = settings_for(f"{endpoint}/api/v1", tmp_path, pwc_import_archive=True, hf_url=endpoint)
     window = Window(since=date(2019, 1, 1), until=date(2019, 1, 3))
     first = ingest(fresh_db, settings, window, "r1")
-    downloads = sum(1 for request, _ in hub.log if request.method == "GET" and "/resolve/" in request.path)
+    downloads = hub_gets(httpserver, "/resolve/")
     second = ingest(fresh_db, settings, window, "r2")
 
-    assert downloads == 9, "every shard of the three datasets, once"
+    assert downloads == sum(shards.values()) == PAPER_SHARDS + 2, "every parquet file the Hub lists, once; no README"
+    assert first.detail["archive_files"] == shards
+    assert hub_gets(httpserver, "/resolve/") == downloads, "an unchanged revision downloads nothing"
+    assert hub_gets(httpserver, "/api/datasets/") == 2 * 3, "one dataset_info per dataset and run"
     assert second.detail["archive"] == "already imported" and second.counts.fetched == 0
     assert first.counts.new == 10 + 386 and first.counts.rejected == 65, "65 real rows name no model"
     assert fresh_db.execute(f"select count(*) from {RAW_PAPERS} where source_key like 'archive:%'").fetchone()[0] == 10
-    assert json.loads(fresh_db.execute("select cursor from ingestion_state").fetchone()[0])["archive"] == (
-        f"evaluations@{COMMIT},links@{COMMIT},papers@{COMMIT}")
+    replay = DatasetReplay(tmp_path / "datasets", prefix="", repos=tuple(paperswithcode.ARCHIVE_REPOS.values()))
+    assert json.loads(fresh_db.execute("select cursor from ingestion_state").fetchone()[0])["archive"] == ",".join(
+        f"{name}@{replay.commits[repo]}" for name, repo in sorted(paperswithcode.ARCHIVE_REPOS.items()))
 
     rebuild(fresh_db)
     linked = fresh_db.execute(
@@ -264,6 +381,48 @@ def test_a_backfill_imports_the_archive_once_through_the_hub_client(
         "select count(*) from stg_paperswithcode__results where arxiv_id = '2001.09694'").fetchone()[0]
     assert arxiv_linked > 0, "leaderboard rows that link arXiv keep its id"
 
+
+def test_a_republished_archive_is_imported_again_and_only_its_changes_land(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    root = tmp_path / "datasets"
+    build_archive(root)
+    endpoint = serve_hub(httpserver, root)
+    settings = settings_for(f"{endpoint}/api/v1", tmp_path, pwc_import_archive=True, hf_url=endpoint)
+    window = Window(since=date(2019, 1, 1), until=date(2019, 1, 3))
+    ingest(fresh_db, settings, window, "r1")
+    links = root / paperswithcode.ARCHIVE_REPOS["links"] / "data" / "train-00000-of-00001.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"copy (select * replace ('https://github.com/example/moved' as repo_url) from read_parquet('{links}')) "
+                    f"to '{tmp_path / 'links.parquet'}' (format parquet)")
+    links.write_bytes((tmp_path / "links.parquet").read_bytes())
+    again = ingest(fresh_db, settings, window, "r2")
+
+    assert again.detail["archive"] != "already imported"
+    assert (again.counts.new, again.counts.changed) == (0, 1), "the one paper whose code link moved"
+
+
+def test_an_archive_that_lost_a_column_it_needs_is_unavailable_and_lands_nothing(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    build_archive(tmp_path / "datasets", drop_column="paper_url")
+    endpoint = serve_hub(httpserver, tmp_path / "datasets")
+    settings = settings_for(f"{endpoint}/api/v1", tmp_path, pwc_import_archive=True, hf_url=endpoint)
+    with pytest.raises(SourceUnavailable, match="lacks column.s. paper_url"):
+        ingest(fresh_db, settings, Window(since=date(2019, 1, 1), until=date(2019, 1, 3)), "r1")
+    assert fresh_db.execute(f"select count(*) from {RAW_PAPERS}").fetchone()[0] == 0
+
+
+def test_an_archive_gone_from_the_hub_is_unavailable(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    build_archive(tmp_path / "datasets")
+    shutil.rmtree(tmp_path / "datasets" / paperswithcode.ARCHIVE_REPOS["evaluations"])
+    endpoint = serve_hub(httpserver, tmp_path / "datasets")
+    settings = settings_for(f"{endpoint}/api/v1", tmp_path, pwc_import_archive=True, hf_url=endpoint)
+    with pytest.raises(SourceUnavailable, match="evaluation-tables: not on the Hub any more"):
+        ingest(fresh_db, settings, Window(since=date(2019, 1, 1), until=date(2019, 1, 3)), "r1")
+    assert hub_gets(httpserver, "/resolve/") == 0, "nothing downloaded before every dataset was found"
 
 
 @pytest.mark.usefixtures("prefect_api")

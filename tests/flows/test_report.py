@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import xml.dom.minidom
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import duckdb
 import pytest
 
 from flows.cli import main
-from flows.report import ARTIFACT_KEY, Story, read_story, render_markdown, write_report
+from flows.report import ARTIFACT_KEY, Section, Story, evidence_breakdown, read_story, render_markdown, write_report
 from transforms.rebuild import VIEWS, create_view
 from warehouse.publish import publish
 from warehouse.sql_files import read_sql
@@ -45,7 +46,8 @@ def published_warehouse(tmp_path: Path, con: duckdb.DuckDBPyConnection, rows: li
 def story_db(tmp_path: Path, fresh_db: duckdb.DuckDBPyConnection) -> Path:
     return published_warehouse(tmp_path, fresh_db, [
         {"release_id": "base", "name": HOSTILE, "org_type": "open_source_community", "prominence": 9.0,
-         "released_on": date(2023, 2, 24), "is_open_weights": True, "has_evaluation": True},
+         "released_on": date(2023, 2, 24), "is_open_weights": True, "has_evaluation": True,
+         "evaluation_evidence": ["hf_model_index"]},
         {"name": "Alpaca", "base_release_id": "base", "base_model": HOSTILE, "released_on": date(2023, 3, 13),
          "is_notable": False},
         {"name": "Frontier one", "quality_tier": "frontier", "org_type": "ai_lab", "released_on": date(2023, 1, 5)},
@@ -110,6 +112,53 @@ def assert_story_matches_views(con: duckdb.DuckDBPyConnection, story: Story) -> 
     assert set(sections["derivative_bursts"].rows) <= bursts
     markdown = render_markdown(story, lambda section: f"{section.key}.svg")
     assert f"{quarter}: {cadence[0][1]} notable releases" in markdown
+    assert_evidence_matches_releases(con, quarter, sections["evaluation_coverage"])
+
+
+def assert_evidence_matches_releases(con: duckdb.DuckDBPyConnection, quarter: str, section: Section) -> None:
+    """The breakdown is a count over `releases` (done here in Python), and each tier's total is the view's."""
+    counted: Counter[tuple[str, str]] = Counter()
+    for tier, released_on, evidence in con.execute(
+        "select quality_tier, released_on, evaluation_evidence from releases "
+        "where is_notable and has_evaluation and released_on <= current_date"
+    ).fetchall():
+        if f"{released_on.year}-Q{(released_on.month - 1) // 3 + 1}" == quarter:
+            counted.update((tier, kind) for kind in evidence)
+    breakdown = evidence_breakdown(con, quarter)
+    assert {(tier, kind): n for tier, kinds in breakdown.items() for kind, n in kinds.items()} == dict(counted)
+    for tier, _, with_evaluation, _, _ in section.rows:
+        if with_evaluation:
+            assert f"{tier}: {with_evaluation:,} evaluated, via " in section.text, tier
+        for kind, n in breakdown.get(tier, {}).items():
+            if not kind.endswith("_merged_or_flagged"):
+                assert f"{kind} {n:,}" in section.text, (tier, kind)
+
+
+def test_the_evaluation_gap_says_which_evidence_each_count_rests_on_and_marks_merges(
+    tmp_path: Path, fresh_db: duckdb.DuckDBPyConnection
+) -> None:
+    db = published_warehouse(tmp_path, fresh_db, [
+        {"quality_tier": "near_frontier", "has_evaluation": True,
+         "evaluation_evidence": ["epoch_benchmarks", "open_llm_leaderboard_v1"]},
+        {"quality_tier": "near_frontier", "has_evaluation": True,
+         "evaluation_evidence": ["open_llm_leaderboard_v2", "open_llm_leaderboard_v2_merged_or_flagged"]},
+        {"quality_tier": "near_frontier"},
+        {"quality_tier": "production", "has_evaluation": True,
+         "evaluation_evidence": ["hf_eval_results", "hf_model_index"]},
+        {"quality_tier": "production", "has_evaluation": True, "evaluation_evidence": ["paperswithcode"],
+         "is_notable": False},
+        {"quality_tier": "production", "has_evaluation": True, "evaluation_evidence": ["paperswithcode"],
+         "released_on": date(2022, 12, 1)},
+    ])
+    with duckdb.connect(str(db), read_only=True) as con:
+        story = read_story(con, "2023-Q1")
+        assert_story_matches_views(con, story)
+    text = next(section.text for section in story.sections if section.key == "evaluation_coverage")
+
+    assert ("near_frontier: 2 evaluated, via epoch_benchmarks 1, open_llm_leaderboard_v1 1 (of which merged or "
+            "flagged only 0), open_llm_leaderboard_v2 1 (of which merged or flagged only 1)") in text
+    assert "production: 1 evaluated, via hf_model_index 1, hf_eval_results 1." in text
+    assert "paperswithcode" not in text, "a release not notable, or of another quarter, is not in the counts"
 
 
 def test_a_quarter_without_releases_or_a_malformed_one_is_refused(
@@ -161,10 +210,25 @@ def test_the_demo_report_renders_with_charts_and_the_views_numbers(demo_db: Path
         story = read_story(con, "2023-Q1")
         assert_story_matches_views(con, story)
     assert all(section.rows for section in story.sections), "every section of 2023-Q1 has rows on the demo data"
+    gap = next(section for section in story.sections if section.key == "evaluation_coverage")
+    assert "near_frontier: 3 evaluated, via epoch_benchmarks 2, open_llm_leaderboard_v1 1 (of which merged or " \
+           "flagged only 0)" in gap.text, "Falcon-40B is evaluated through its repos' v1 leaderboard entries"
     page = write_report(demo_db, "2023-Q1", "html", tmp_path).read_text(encoding="utf-8")
     assert page.count("<svg") == 6 and page.count("<table>") == 6
     markdown = write_report(demo_db, "2023-Q1", "md", tmp_path)
     assert len(list(tmp_path.glob("report-2023-Q1-*.svg"))) == 6 and markdown.exists()
+
+
+def test_on_the_demo_data_every_quarters_evidence_is_a_count_over_releases(demo_db: Path) -> None:
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        quarters = [row[0] for row in con.execute("select distinct quarter from evaluation_coverage "
+                                                  "where with_evaluation > 0 order by 1").fetchall()]
+        kinds = set()
+        for quarter in quarters:
+            section = next(s for s in read_story(con, quarter).sections if s.key == "evaluation_coverage")
+            assert_evidence_matches_releases(con, quarter, section)
+            kinds |= {kind for tier in evidence_breakdown(con, quarter).values() for kind in tier}
+    assert {"epoch_benchmarks", "open_llm_leaderboard_v1", "open_llm_leaderboard_v2"} <= kinds
 
 
 def test_the_run_publishes_the_latest_quarter_as_a_markdown_artifact(demo_db: Path) -> None:

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -66,6 +67,16 @@ class Stack:
         response = httpx.get(f"{self.api}{path}", timeout=30)
         response.raise_for_status()
         return response.json()
+
+    def task_runs(self, flow_run_id: str) -> list[dict]:
+        """Every task run of the flow run, page by page (the API answers at most 200 at a time)."""
+        found: list[dict] = []
+        while True:
+            page = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}},
+                                                   "offset": len(found), "limit": 200})
+            found += page
+            if len(page) < 200:
+                return found
 
     def run_backfill(self, *params: str) -> subprocess.CompletedProcess[str]:
         args = ["deployment", "run", DEPLOYMENT]
@@ -207,10 +218,49 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             stop(process)
 
 
+def demo_months() -> list[str]:
+    """`2015-01` .. this month: the months a backfill from `DEMO_SINCE` to today covers."""
+    today = datetime.now(timezone.utc).date()
+    months, year, month = [], DEMO_SINCE.year, DEMO_SINCE.month
+    while (year, month) <= (today.year, today.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
 def created_run_id(done: subprocess.CompletedProcess[str]) -> str:
     match = re.search(r"UUID: ([0-9a-f-]{36})", done.stdout)
     assert done.returncode == 0 and match, f"no flow run created:\n{done.stdout}\n{done.stderr}"
     return match.group(1)
+
+
+HOLD_SLOT = """
+import sys, time
+from flows.concurrency import ensure_source_limits, source_slot
+ensure_source_limits(["lease-test"])
+with source_slot("lease-test", wait_seconds=10):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+LEASE_DEADLINE_SECONDS = 120
+"""`SLOT_LEASE_SECONDS` (60), plus the server's pass over expired leases (every 15 s), plus slack."""
+
+
+@pytest.fixture(scope="module")
+def killed_holder(stack: Stack) -> float:
+    """A run that took the `lease-test` source slot and was SIGKILLed holding it; when it died."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SLOT], cwd=REPO, env=stack.env, stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=15)
+    return time.monotonic()
+
+
+def test_a_run_killed_holding_a_source_slot_keeps_it_taken_for_now(stack: Stack, killed_holder: float) -> None:
+    assert stack.get("/v2/concurrency_limits/census-source-lease-test")["active_slots"] == 1
 
 
 def test_deploy_creates_the_nightly_schedule_and_the_backfill_form(stack: Stack) -> None:
@@ -264,12 +314,23 @@ def test_backfill_through_the_worker_loads_the_warehouse_and_shows_its_artifacts
         progress = by_key[progress_key(source)]
         assert progress["type"] == "progress" and float(progress["data"]) == 100.0
 
-    task_runs = stack.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
-    names = {task_run["name"] for task_run in task_runs}
-    first = DEMO_SINCE.strftime("%Y-%m")
-    assert {name.split("..")[0] for name in names if name.startswith("ingest-")} == {
-        f"ingest-{source}-{first}" for source in ALL_SOURCES
-    }
+    with duckdb.connect(str(stack.db.with_name("census.work.duckdb")), read_only=True) as con:
+        recorded = {source: (fetched, new, requests) for source, fetched, new, requests in con.execute(
+            "select source, fetched, new, requests from ingestion_runs where run_id = ?", [flow_run_id]).fetchall()}
+    assert {row["source"]: (row["fetched"], row["new"], row["requests"]) for row in rows} == recorded, \
+        "the table adds up each source's months as its ingestion_runs row does"
+
+    names = {task_run["name"] for task_run in stack.task_runs(flow_run_id)}
+    months = demo_months()
+    first, last = months[0], months[-1]
+    for source in ("arxiv", "paperswithcode"):
+        assert {name for name in names if name.startswith(f"ingest-{source}-")} == {
+            f"ingest-{source}-{month}" for month in months}, f"{source}: one task run per month"
+    for source in ("epoch", "open_llm_leaderboard"):
+        assert {name for name in names if name.startswith(f"ingest-{source}-")} == {f"ingest-{source}-{first}..{last}"}
+    # The demo serves no hub-stats: the first month falls back to the listing, the rest is one walk of it.
+    assert {name for name in names if name.startswith("ingest-huggingface-")} == {
+        f"ingest-huggingface-{first}", f"ingest-huggingface-{months[1]}..{last}"}
     assert {"rebuild-curated", "publish-warehouse"} <= names
     for source in ALL_SOURCES:
         assert stack.get(f"/v2/concurrency_limits/census-source-{source}")["limit"] == 1
@@ -287,5 +348,13 @@ def test_a_window_in_the_future_fails_the_run_with_the_reason_before_anything_ru
     flow_run = stack.wait_for(flow_run_id)
     assert flow_run["state"]["type"] == "FAILED"
     assert "since 2999-01-01 is in the future" in flow_run["state"]["message"]
-    task_runs = stack.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
-    assert task_runs == [], "nothing may run for a refused window"
+    assert stack.task_runs(flow_run_id) == [], "nothing may run for a refused window"
+
+
+def test_the_killed_runs_slot_is_freed_when_its_lease_runs_out(stack: Stack, killed_holder: float) -> None:
+    """Runs last, so the backfill above has used the lease's minute: no run waits on a dead one for long."""
+    while stack.get("/v2/concurrency_limits/census-source-lease-test")["active_slots"] != 0:
+        assert time.monotonic() - killed_holder < LEASE_DEADLINE_SECONDS, \
+            f"the slot of a killed run still taken after {LEASE_DEADLINE_SECONDS}s"
+        time.sleep(2)
+    assert time.monotonic() - killed_holder >= 30, "freed by its lease, not released by the killed run"

@@ -14,7 +14,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +43,7 @@ class Seen:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    method: str = "GET"
 
 
 Route = Callable[[Seen], Fault]
@@ -122,10 +123,20 @@ def _handler_for(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.answer("GET")
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            """As GET, without the body: `hf_hub_download` asks HEAD first for the commit and size."""
+            self.answer("HEAD")
+
+        def answer(self, method: str) -> None:
             parts = urlsplit(self.path)
             fault = server.next_fault(
-                Seen(parts.path, parse_qs(parts.query), {key.lower(): value for key, value in self.headers.items()})
+                Seen(parts.path, parse_qs(parts.query), {key.lower(): value for key, value in self.headers.items()}, method)
             )
+            if method == "HEAD":
+                fault = replace(fault, body=b"", headers={"Content-Length": str(len(fault.body)), **fault.headers},
+                                content_length=False, reset_after_bytes=None)
             if fault.delay_seconds:
                 time.sleep(fault.delay_seconds)
             try:

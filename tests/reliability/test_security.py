@@ -7,6 +7,7 @@ server's database (logs, artifacts, parameters, states).
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
@@ -15,6 +16,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from faulty_server import Fault, FaultyServer, Seen, ok
@@ -189,6 +191,29 @@ def test_warehouse_path_must_name_a_file(value: str, tmp_path: Path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("planted", ["census.work.duckdb", "census.work.duckdb.wal", "census.work.duckdb.lock"])
+def test_warehouse_refuses_to_write_through_a_link_planted_beside_it(
+    planted: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    precious = elsewhere / "precious"
+    precious.write_text("keep me", encoding="utf-8")
+    (data / planted).symlink_to(precious)
+    monkeypatch.setenv("MODEL_CENSUS_DB", str(data / "census.duckdb"))
+    assert main(["run", "--source", "epoch"]) == 2
+    assert "refusing to write" in capsys.readouterr().err
+    assert precious.read_text(encoding="utf-8") == "keep me"
+    (data / planted).unlink()
+    (data / planted).symlink_to(data / "moved-here")  # a link inside the folder is the user's own choice
+    from flows.settings import Settings
+
+    assert Settings(db=data / "census.duckdb").work_db == data / "census.work.duckdb"
+
+
 def test_export_into_a_folder_that_cannot_be_made_fails_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -294,3 +319,98 @@ def test_report_refuses_to_write_through_a_planted_symlink(tmp_path: Path, fault
     with pytest.raises(ReportUnavailable, match="outside"):
         write_report(settings.db, None, "html", out)
     assert list(elsewhere.iterdir()) == []
+
+
+FORMULAS = ("=HYPERLINK(\"http://evil.invalid\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)*cmd|' /C calc'!A0",
+            "\t=1+1", "\r=1+1")
+
+
+def test_csv_export_neutralizes_formulas_in_source_text_and_parquet_keeps_it_exact(
+    tmp_path: Path, fresh_db: duckdb.DuckDBPyConnection
+) -> None:
+    from flows.export import export
+    from transforms.rebuild import CURATED, VIEWS, create_view
+    from warehouse.publish import publish
+    from warehouse.sql_files import read_sql
+
+    fresh_db.execute(read_sql("curated", "release_tables"))
+    names = [*FORMULAS, "GPT-4 = strong", "-"]
+    for index, name in enumerate(names):
+        fresh_db.execute(
+            "insert into releases (release_id, name, family, org_type, modality, released_on, quality_tier, is_notable, "
+            "has_evaluation, evaluation_evidence, is_open_weights, prominence, hub_likes, hf_repo_ids, arxiv_ids, "
+            "epoch_names, pwc_ids, sources, label_reasons) values (?, ?, 'f', 'startup', 'text', '2023-02-01', "
+            "'production', true, false, [], false, -1.5, 0, [], [], [?], [], ['epoch'], '{}')",
+            [f"r{index}", name, name],
+        )
+    for name in CURATED:
+        fresh_db.execute(f"create table {name} as {read_sql('curated', name)}")
+    for name in VIEWS:
+        create_view(fresh_db, name)
+    db = tmp_path / "census.duckdb"
+    publish(fresh_db, db)
+
+    export(db, "csv", tmp_path / "csv")
+    export(db, "parquet", tmp_path / "parquet")
+    with duckdb.connect() as con:
+        rows = con.execute("select name, prominence, epoch_names from read_csv(?, all_varchar = true) order by release_id",
+                           [str(tmp_path / "csv" / "releases.csv")]).fetchall()
+        exact = con.execute("select name from read_parquet(?) order by release_id",
+                            [str(tmp_path / "parquet" / "releases.parquet")]).fetchall()
+    assert [row[0] for row in rows] == [f"'{name}" for name in FORMULAS] + ["GPT-4 = strong", "'-"]
+    assert all(row[1] == "-1.5" for row in rows), "numbers are not text: left as they are"
+    assert all(row[2].startswith("[") for row in rows), "a list cell starts with '[', never a formula"
+    assert [row[0] for row in exact] == names
+
+
+def test_source_text_with_pipes_and_markup_stays_inside_its_markdown_cell() -> None:
+    from flows.report import Section, Story, render_markdown
+
+    hostile = "| pipe | <b>bold</b> [link](http://evil.invalid) ![img](http://evil.invalid/x.png) `code`\n| new row"
+    section = Section("derivative_bursts", "Derivative bursts", "text", ("base_model", "derivatives_4w"),
+                      [(hostile, 3)], "<svg/>")
+    markdown = render_markdown(Story("2024-Q1", "headline", [section]), lambda section: "chart.svg")
+    row = next(line for line in markdown.splitlines() if "pipe" in line)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 3, f"one row of two cells: {row}"
+    assert "<b>" not in markdown and "\n| new row" not in markdown
+    assert not re.search(r"(?<!\\)\]\(", row), "no link or image of the source's making"
+
+
+SQL_WORDS = re.compile(r"\b(select|insert|update|delete|where|values|attach|copy|create|set)\b", re.IGNORECASE)
+
+
+def sql_built_from_values(source: str) -> list[str]:
+    """F-strings and %-formats of SQL that put a value between quotes: a literal made by joining strings.
+
+    Identifiers from our own files (`{table}`, `"{name}"`) are allowed: SQL cannot bind those. A value
+    in SQL is written `'{value}'` or `'%s'` when joined in; bound, it is `?` or `$name`.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr):
+            parts = node.values
+            text = "".join(part.value for part in parts if isinstance(part, ast.Constant) and isinstance(part.value, str))
+            quoted = any(
+                isinstance(part, ast.FormattedValue) and index > 0 and isinstance(parts[index - 1], ast.Constant)
+                and str(parts[index - 1].value).endswith("'")
+                for index, part in enumerate(parts)
+            )
+            if quoted and SQL_WORDS.search(text):
+                found.append(f"line {node.lineno}: f-string with '{{...}}'")
+        elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+              and isinstance(node.left.value, str) and SQL_WORDS.search(node.left.value)
+              and re.search(r"'%[sdr]'", node.left.value)):
+            found.append(f"line {node.lineno}: '%s' formatting")
+    return found
+
+
+def test_no_sql_is_built_by_joining_values_into_strings() -> None:
+    offenders = [
+        f"{path.relative_to(REPO)} {finding}" for folder in ("flows", "sources", "warehouse", "transforms")
+        for path in sorted((REPO / folder).rglob("*.py")) for finding in sql_built_from_values(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+    # and the check can fail: a value joined into SQL is found
+    assert sql_built_from_values("con.execute(f\"select * from releases where name = '{name}'\")")
+    assert sql_built_from_values("con.execute(\"delete from rejects where source = '%s'\" % source)")
+    assert not sql_built_from_values("con.execute(f'select count(*) from \"{table}\" where name = ?', [name])")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime, timezone
 from itertools import islice
@@ -272,38 +273,97 @@ def test_a_walk_lands_its_creation_window_and_stops_below_it(httpserver: HTTPSer
     assert sum(p.skipped for p in pages) == sum(1 for m in SLICE if m["createdAt"] >= "2026-09-28T09:00")
 
 
-def write_hub_stats(path: Path, *, drop: str | None = None) -> None:
-    """A models.parquet in hub-stats' layout, from the slice: typed createdAt, tags list, baseModels struct."""
-    con = duckdb.connect()
-    source = FIXTURES / "api_models_page_2026-09-28_from_slice.json"
-    columns = "id, author, createdAt::timestamptz as createdAt, likes::bigint as likes, downloads::bigint as downloads, tags"
-    if drop:
-        columns = ", ".join(part for part in columns.split(", ") if drop not in part)
-    con.execute(
-        f"copy (select {columns}, {{'models': [{{'_id': 'x', 'id': 'Qwen/Qwen3-8B'}}], 'relation': 'adapter'}} as baseModels "
-        f"from read_json('{source}')) to '{path}' (format parquet)"
-    )
-    con.close()
+HUB_STATS_LAYOUT = (FIXTURES / "hub_stats_layout.sql").read_text(encoding="utf-8")
+CONSTRUCTED = json.loads((FIXTURES / "api_models_expanded_constructed.json").read_text(encoding="utf-8"))
 
 
-def test_hub_stats_rows_of_the_window_come_with_the_api_field_names(tmp_path: Path) -> None:
-    path = tmp_path / "models.parquet"
-    write_hub_stats(path)
-
-    items = list(huggingface.hub_stats_records(path, date(2026, 9, 28), date(2026, 9, 29)))
-    outside = list(huggingface.hub_stats_records(path, date(2026, 9, 1), date(2026, 9, 28)))
-
-    assert len(items) == len(SLICE) and outside == []
-    first = json.loads(next(item for item in items if item.key == SLICE[0]["id"]).payload)
-    assert first["tags"] == SLICE[0]["tags"] and first["baseModels"]["relation"] == "adapter"
-    assert set(first) >= {"id", "createdAt", "likes", "downloads", "tags", "author"}
+def write_hub_stats(path: Path, source: Path, select: str = "*") -> bytes:
+    """`source`'s listing records as a models.parquet in hub-stats' layout; `select` renames or retypes columns."""
+    with duckdb.connect() as con:
+        con.execute(f"create table hub_stats as {HUB_STATS_LAYOUT}", {"source": str(source)})
+        con.execute(f"copy (select {select} from hub_stats) to '{path}' (format parquet)")
+    return path.read_bytes()
 
 
-def test_hub_stats_without_a_needed_column_is_unusable(tmp_path: Path) -> None:
-    path = tmp_path / "models.parquet"
-    write_hub_stats(path, drop="likes")
+def hub_stats_file(tmp_path: Path, select: str = "*") -> Path:
+    """The slice (created 2026-09-28 08:20-09:21) and the three expanded records (20-22 September) as hub-stats."""
+    source = tmp_path / "records.json"
+    source.write_text(json.dumps(SLICE + CONSTRUCTED), encoding="utf-8")
+    write_hub_stats(tmp_path / "models.parquet", source, select)
+    return tmp_path / "models.parquet"
 
-    with pytest.raises(HubStatsUnavailable, match="likes"):
+
+def serve_hub_stats(server: HTTPServer, body: bytes) -> None:
+    """The file as the Hub's `resolve` endpoint serves it: commit and ETag headers, then the bytes."""
+    headers = {"X-Repo-Commit": hashlib.sha1(body).hexdigest(), "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
+               "Content-Length": str(len(body))}
+    server.expect_request(f"/datasets/{huggingface.HUB_STATS_REPO}/resolve/main/{huggingface.HUB_STATS_FILE}") \
+        .respond_with_data(body, headers=headers)
+
+
+@pytest.mark.parametrize("select", ["*", "* replace (createdAt::timestamp as createdAt)"])
+def test_hub_stats_rows_land_as_the_listing_sends_them(tmp_path: Path, select: str) -> None:
+    # hub-stats' timestamps were seen as timestamps; whether they carry the UTC zone was not: both read alike
+    path = hub_stats_file(tmp_path, select)
+
+    items = list(huggingface.hub_stats_records(path, date(2026, 9, 20), date(2026, 9, 23)))
+    before = list(huggingface.hub_stats_records(path, date(2026, 9, 1), date(2026, 9, 20)))
+
+    assert keys(items) == [record["id"] for record in CONSTRUCTED] and before == []
+    landed = {item.key: json.loads(item.payload) for item in items}
+    for record in CONSTRUCTED:
+        expected = {key: value for key, value in record.items() if key not in ("_id", "evalResults", "safetensors")}
+        row = landed[record["id"]]
+        assert {key: value for key, value in row.items() if key not in ("baseModels", "safetensors")} == {
+            "pipeline_tag": None, "lastModified": None, "author": record["id"].split("/")[0], **expected}
+        assert (row["safetensors"] or {}).get("total") == (record.get("safetensors") or {}).get("total")
+    assert landed["someone/qwen-merge-7b"]["baseModels"] == {
+        "models": [{"_id": None, "id": "Qwen/Qwen2.5-7B-Instruct"}, {"_id": None, "id": "Qwen/Qwen2.5-Math-7B"}],
+        "relation": "merge"}
+
+
+def test_hub_stats_rows_stage_like_the_listing_records(tmp_path: Path, fresh_db: duckdb.DuckDBPyConnection) -> None:
+    from warehouse.connection import open_work_db
+    from warehouse.raw import land_page
+    from warehouse.sql_files import read_sql
+
+    def staged(con: duckdb.DuckDBPyConnection, items: list[RawRecord]) -> dict[str, dict]:
+        land_page(con, "raw_huggingface__models", items, run_id="r1")
+        cursor = con.execute(read_sql("staging", "stg_huggingface__models"))
+        names = [column[0] for column in cursor.description]
+        return {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
+
+    listing = staged(fresh_db, [RawRecord(record["id"], json.dumps(record)) for record in CONSTRUCTED])
+    with open_work_db(tmp_path / "other.duckdb") as other:
+        stats = staged(other, list(huggingface.hub_stats_records(hub_stats_file(tmp_path), date(2026, 9, 20),
+                                                                 date(2026, 9, 23))))
+
+    assert set(stats) == set(listing)
+    for repo, row in listing.items():
+        differing = {name for name in row if row[name] != stats[repo][name]}
+        # evalResults is not in hub-stats; the run's own time differs
+        assert differing <= {"fetched_at", "has_eval_results"}, (repo, differing)
+    assert (stats["Qwen/Qwen3.6-35B-A3B"]["has_model_index"], stats["someone/tiny-gguf"]["base_relation"]) == (
+        True, "quantized")
+
+
+@pytest.mark.parametrize(("select", "column"), [
+    ("* rename (createdAt as created_at)", "createdAt"),
+    ("* replace (likes::varchar as likes)", "likes"),
+    ("* replace (to_json(tags)::varchar as tags)", "tags"),
+])
+def test_hub_stats_with_a_needed_column_renamed_or_retyped_is_unusable(tmp_path: Path, select: str, column: str) -> None:
+    path = hub_stats_file(tmp_path, select)
+
+    with pytest.raises(HubStatsUnavailable, match=f"schema no longer fits: {column} "):
+        list(huggingface.hub_stats_records(path, date(2026, 9, 20), date(2026, 9, 23)))
+
+
+def test_a_copy_older_than_the_window_is_unusable(tmp_path: Path) -> None:
+    # built at 09:21 on 28 September: it cannot hold the rest of that day
+    path = hub_stats_file(tmp_path)
+
+    with pytest.raises(HubStatsUnavailable, match="older than the window"):
         list(huggingface.hub_stats_records(path, date(2026, 9, 28), date(2026, 9, 29)))
 
 
@@ -312,8 +372,31 @@ def test_hub_stats_missing_from_the_hub_is_unavailable(httpserver: HTTPServer, t
     httpserver.expect_request(f"/datasets/{huggingface.HUB_STATS_REPO}/resolve/main/{huggingface.HUB_STATS_FILE}") \
         .respond_with_data("Repository not found", status=404, headers={"X-Error-Code": "RepoNotFound"})
 
-    with pytest.raises(HubStatsUnavailable, match="hub-stats"):
+    with pytest.raises(HubStatsUnavailable, match="hub-stats.*RepositoryNotFoundError"):
         huggingface.download_hub_stats(httpserver.url_for("").rstrip("/"), None, cache_dir=tmp_path)
+
+
+def test_the_cached_copy_costs_one_request_and_outlives_the_dataset(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """A current copy costs the HEAD only; once the dataset is gone the client hands back the copy it has."""
+    built = tmp_path / "built"
+    built.mkdir()
+    body = hub_stats_file(built).read_bytes()
+    httpserver.expect_request("/api/agent-harnesses").respond_with_data("", status=404)
+    serve_hub_stats(httpserver, body)
+    endpoint = httpserver.url_for("").rstrip("/")
+
+    first = huggingface.download_hub_stats(endpoint, None, cache_dir=tmp_path / "cache")
+    again = huggingface.download_hub_stats(endpoint, None, cache_dir=tmp_path / "cache")
+    httpserver.clear()
+    httpserver.expect_request(f"/datasets/{huggingface.HUB_STATS_REPO}/resolve/main/{huggingface.HUB_STATS_FILE}") \
+        .respond_with_data("Repository not found", status=404, headers={"X-Error-Code": "RepoNotFound"})
+    gone = huggingface.download_hub_stats(endpoint, None, cache_dir=tmp_path / "cache")
+
+    assert (first.requests, again.requests, gone.requests) == (2, 1, 1)
+    assert first.bytes == again.bytes == gone.bytes == len(body) and gone.path.read_bytes() == body
+    assert len(list(huggingface.hub_stats_records(gone.path, date(2026, 9, 20), date(2026, 9, 23)))) == 3
+    with pytest.raises(HubStatsUnavailable, match="older than the window"):
+        list(huggingface.hub_stats_records(gone.path, date(2026, 9, 28), date(2026, 10, 1)))
 
 
 def test_the_fixture_records_are_what_the_client_itself_parses() -> None:

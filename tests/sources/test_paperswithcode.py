@@ -190,3 +190,119 @@ def test_requests_are_spaced_to_stay_under_the_per_minute_budget(httpserver: HTT
 )
 def test_results_are_fetched_only_for_papers_with_an_arxiv_id_or_a_hub_model(paper: dict, wanted: bool) -> None:
     assert paperswithcode.wants_results(paper) is wanted
+
+
+def _page_body(results: list[dict], count: int) -> bytes:
+    return json.dumps(listing(results, count)).encode("utf-8")
+
+
+def test_json_broken_off_mid_body_is_asked_again_like_a_5xx(httpserver: HTTPServer) -> None:
+    body = _page_body(PAPERS[:2], 2)
+    httpserver.expect_ordered_request("/api/v1/papers/").respond_with_data(body[: len(body) // 2], content_type="application/json")
+    httpserver.expect_ordered_request("/api/v1/papers/").respond_with_data(body, content_type="application/json")
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        (page,) = paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31))
+    assert [item.key for item in page.items] == ["api:1000", "api:1001"]
+    assert len(httpserver.log) == 2
+
+
+def test_json_that_never_parses_fails_the_source_saying_it_retried(httpserver: HTTPServer) -> None:
+    body = _page_body(PAPERS[:2], 2)
+    httpserver.expect_request("/api/v1/papers/").respond_with_data(body[:-7], content_type="application/json")
+    with catalog(httpserver.url_for("/api/v1")) as client, pytest.raises(SourceError) as caught:
+        list(paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31)))
+    assert not isinstance(caught.value, SourceUnavailable)
+    assert "papers/ answered invalid JSON" in str(caught.value) and "after 4 attempts" in str(caught.value)
+    assert len(httpserver.log) == 4
+
+
+def test_json_labelled_text_plain_is_read_as_the_catalogs_own_client_does(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/papers/").respond_with_data(_page_body(PAPERS[:2], 2), content_type="text/plain")
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        (page,) = paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31))
+    assert len(page.items) == 2
+
+
+def test_text_that_is_not_json_under_another_label_makes_the_source_unavailable(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/papers/").respond_with_data("Service parked", content_type="text/plain")
+    with catalog(httpserver.url_for("/api/v1")) as client, pytest.raises(SourceUnavailable, match="not JSON"):
+        list(paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31)))
+    assert len(httpserver.log) == 1
+
+
+def test_an_empty_page_in_the_middle_of_a_listing_is_asked_again(httpserver: HTTPServer) -> None:
+    pages = {1: [PAPERS[:2]], 2: [[], PAPERS[2:4]], 3: [PAPERS[4:5]]}
+
+    def handle(request: Request) -> Response:
+        replies = pages[int(request.args["page"])]
+        return Response(_page_body(replies.pop(0) if len(replies) > 1 else replies[0], 5), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/papers/").respond_with_handler(handle)
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        pages_read = list(paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31), page_size=2))
+    assert [item.key for page in pages_read for item in page.items] == [f"api:{1000 + index}" for index in range(5)]
+    assert not any(page.incomplete for page in pages_read) and client.requests == 4
+
+
+def test_a_page_that_stays_empty_mid_listing_ends_its_window_incomplete_with_a_reject(httpserver: HTTPServer) -> None:
+    def handle(request: Request) -> Response:
+        chunk = PAPERS[:2] if request.args["page"] == "1" else []
+        return Response(_page_body(chunk, 6), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/papers/").respond_with_handler(handle)
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        first, second = paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31), page_size=2)
+    assert len(first.items) == 2 and not first.incomplete
+    assert second.incomplete and second.last
+    (reject,) = second.items
+    assert isinstance(reject, Rejected) and paperswithcode.is_gap(reject)
+    assert "page 2 of the papers published 1980-01-01..1999-12-31 came back empty" in reject.reason
+    assert "counts 6" in reject.reason and "after 4 attempts" in reject.reason and '"count": 6' in reject.raw_text
+    assert client.requests == 1 + 4
+
+
+def test_an_evaluations_page_that_stays_empty_mid_listing_yields_a_gap_reject(httpserver: HTTPServer) -> None:
+    rows = json.loads((FIXTURES / "revived_evaluations_paper9_page1.json").read_text(encoding="utf-8"))["results"]
+
+    def handle(request: Request) -> Response:
+        chunk = rows if request.args["page"] == "1" else []
+        return Response(json.dumps({"count": len(rows) + 150, "results": chunk}), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/evaluations/").respond_with_handler(handle)
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        *kept, gap = paperswithcode.evaluation_records(client, "9")
+    assert [type(item) for item in kept] == [RawRecord] * len(rows)
+    assert paperswithcode.is_gap(gap) and gap.key == "api:9" and f"{len(rows)} came before" in gap.reason
+
+
+def test_invalid_utf8_in_one_record_rejects_that_record_and_keeps_the_rest(httpserver: HTTPServer) -> None:
+    body = _page_body(PAPERS[:3], 3).replace(PAPERS[1]["title"].encode(), b"Optimization by \xff\xfe Annealing", 1)
+    httpserver.expect_request("/api/v1/papers/").respond_with_data(body, content_type="application/json")
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        (page,) = paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31))
+    good, bad, also_good = page.items
+    assert isinstance(good, RawRecord) and isinstance(also_good, RawRecord)
+    assert isinstance(bad, Rejected) and bad.key == "api:1001" and bad.reason == "invalid UTF-8 in the record"
+    assert "Optimization by \udcff\udcfe Annealing" in bad.raw_text, "the raw text is kept, bad bytes and all"
+    assert len(httpserver.log) == 1, "not a transient fault: asked once"
+
+
+@pytest.mark.parametrize("published", ["1900-01-01", "2100-01-01"])
+def test_a_paper_dated_outside_the_window_asked_for_is_rejected(httpserver: HTTPServer, published: str) -> None:
+    papers = [PAPERS[0], {**PAPERS[1], "published": published}]
+    httpserver.expect_request("/api/v1/papers/").respond_with_json(listing(papers, 2))
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        (page,) = paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31))
+    kept, rejected = page.items
+    assert isinstance(kept, RawRecord) and isinstance(rejected, Rejected) and rejected.key == "api:1001"
+    assert rejected.reason == f"published {published} outside the window asked for (1980-01-01..1999-12-31)"
+
+
+def test_the_request_budget_stops_the_client_before_it_sends_more(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/evaluations/").respond_with_json({"count": 0, "results": []})
+    with catalog(httpserver.url_for("/api/v1"), max_requests=2) as client:
+        for paper_id in ("1", "2"):
+            list(paperswithcode.evaluation_records(client, paper_id))
+        with pytest.raises(paperswithcode.BudgetExhausted, match="2 requests made, the budget is 2"):
+            list(paperswithcode.evaluation_records(client, "3"))
+    assert len(httpserver.log) == 2

@@ -6,32 +6,44 @@ with latest as (
     from raw_huggingface__models_latest
 ),
 
+-- every field in one pass: a list of paths parses each payload once, where one `->>` per field parses it 15 times
+extracted as (
+    select
+        source_key,
+        fetched_at,
+        json_extract(payload, [
+            '$.author', '$.createdAt', '$.lastModified', '$.pipeline_tag', '$.library_name', '$.tags',
+            '$.cardData.base_model', '$.baseModels.models', '$.baseModels.relation', '$.likes', '$.downloads',
+            '$.safetensors.total', '$.cardData."model-index"', '$."model-index"', '$.evalResults'
+        ]) as value
+    from latest
+),
+
 fields as (
     select
         source_key as repo_id,
-        nullif(trim(payload ->> 'author'), '') as author_sent,
-        try_cast(payload ->> 'createdAt' as timestamptz) as created_at,
-        try_cast(payload ->> 'lastModified' as timestamptz) as last_modified,
-        nullif(payload ->> 'pipeline_tag', '') as pipeline_tag,
-        nullif(payload ->> 'library_name', '') as library_name,
-        case when json_type(payload -> 'tags') = 'ARRAY' then payload ->> '$.tags[*]' else [] end as tags,
-        case json_type(payload -> '$.cardData.base_model')
-            when 'VARCHAR' then [payload ->> '$.cardData.base_model']
-            when 'ARRAY' then payload ->> '$.cardData.base_model[*]'
+        nullif(trim(value[1] ->> '$'), '') as author_sent,
+        try_cast(value[2] ->> '$' as timestamptz) as created_at,
+        try_cast(value[3] ->> '$' as timestamptz) as last_modified,
+        nullif(value[4] ->> '$', '') as pipeline_tag,
+        nullif(value[5] ->> '$', '') as library_name,
+        case when json_type(value[6]) = 'ARRAY' then value[6] ->> '$[*]' else [] end as tags,
+        case json_type(value[7])
+            when 'VARCHAR' then [value[7] ->> '$']
+            when 'ARRAY' then value[7] ->> '$[*]'
             else []
         end as card_base_models,
-        case when json_type(payload -> '$.baseModels.models') = 'ARRAY'
-            then payload ->> '$.baseModels.models[*].id' else [] end as stats_base_models,
-        nullif(payload ->> '$.baseModels.relation', '') as stats_relation,
-        try_cast(payload ->> 'likes' as bigint) as likes,
-        try_cast(payload ->> 'downloads' as bigint) as downloads,
-        try_cast(payload ->> '$.safetensors.total' as bigint) as parameters,
-        coalesce(json_type(payload -> '$.cardData."model-index"') not in ('NULL'), false)
-            or coalesce(json_type(payload -> '$."model-index"') not in ('NULL'), false) as card_model_index,
-        coalesce(json_array_length(case when json_type(payload -> 'evalResults') = 'ARRAY'
-            then payload -> 'evalResults' end), 0) > 0 as has_eval_results,
+        case when json_type(value[8]) = 'ARRAY' then value[8] ->> '$[*].id' else [] end as stats_base_models,
+        nullif(value[9] ->> '$', '') as stats_relation,
+        try_cast(value[10] ->> '$' as bigint) as likes,
+        try_cast(value[11] ->> '$' as bigint) as downloads,
+        try_cast(value[12] ->> '$' as bigint) as parameters,
+        coalesce(json_type(value[13]) not in ('NULL'), false)
+            or coalesce(json_type(value[14]) not in ('NULL'), false) as card_model_index,
+        coalesce(json_array_length(case when json_type(value[15]) = 'ARRAY' then value[15] end), 0) > 0
+            as has_eval_results,
         fetched_at
-    from latest
+    from extracted
 ),
 
 lineage as (

@@ -1,0 +1,183 @@
+"""Issue 10, measurement 3: one night of the real pipeline on top of a Hub-scale warehouse.
+
+The night's new data (5,000 Hub models created in the last hours, 1,000 arXiv papers submitted
+today, and Epoch's unchanged file) is served over loopback HTTP in the sources' real formats by the
+demo's replays (`flows.demo_huggingface.HubReplay`, `flows.demo_arxiv.ArxivReplay`, the replay
+server's static files), built from `bench/synthetic.py` records; the network is thereby excluded,
+and arXiv's 3-second politeness delay is set to 0. The warehouse under it is the full-scale one
+`bench/rebuild_at_scale.py` filled and rebuilt (it must have run first, at the same size).
+
+Each run copies that warehouse, then runs `census run --source huggingface --source arxiv
+--source epoch` as a subprocess, exactly as cron would: Python start-up, Prefect's temporary local
+server, the flow (ingest, full rebuild, publish, report artifact), shutdown. Reported: the whole
+command's wall time, and the flow alone (from Prefect's "Beginning flow run" to its final state,
+read from the log), medians of `--runs`; the child's peak RSS.
+
+    .venv/bin/python bench/nightly_run.py            # on the full-size warehouse
+    .venv/bin/python bench/nightly_run.py --quick    # on the quick one (`--scale 0.2`: on the fifth)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import synthetic  # noqa: E402
+from bench.rebuild_at_scale import DEFAULT_WORKDIR, add_size_options, load_average, sizes_for, real_abstracts  # noqa: E402
+from flows.demo_arxiv import ArxivReplay, ReplayEntry  # noqa: E402
+from flows.demo_huggingface import HubReplay  # noqa: E402
+from flows.replay_server import ReplayServer  # noqa: E402
+
+SOURCES = ("huggingface", "arxiv", "epoch")
+"""The sources with a night's volume, and Epoch's daily file; Papers With Code and the Open LLM
+Leaderboard archives have no synthetic night of their own and are left out."""
+NEW_HUB_MODELS = synthetic.HUB_PER_DAY
+NEW_PAPERS = synthetic.ARXIV_PER_DAY
+_SUMMARY = re.compile(r"<summary>.*?</summary>", re.S)
+_LOG_TIME = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \|")
+
+
+def new_hub_models(count: int, now: datetime, arxiv_entries: int) -> list[dict]:
+    """`count` Hub records created in the hours before `now`, newest first, as the listing returns them."""
+    shape = synthetic.HubShape(total=count, per_day=synthetic.HUB_PER_DAY, arxiv_entries=arxiv_entries,
+                               seed=synthetic.SEED + 1, newest=now - timedelta(minutes=5))
+    pages = (synthetic.hub_page(number, synthetic.HUB_PAGE, shape) for number in range(-(-count // synthetic.HUB_PAGE)))
+    return [model for page in pages for model in page]
+
+
+def new_papers(count: int, now: datetime) -> list[ReplayEntry]:
+    """`count` arXiv entries submitted today, with ids no earlier night has, and real abstracts (see rebuild_at_scale)."""
+    abstracts = real_abstracts()
+    entries = []
+    for index in range(count):
+        text = synthetic.arxiv_entry(index, synthetic.SEED + 1) + "\n"
+        text = _SUMMARY.sub(lambda _: f"<summary>{escape(abstracts[index % len(abstracts)])}</summary>", text, count=1)
+        entry = ReplayEntry.parse(text)
+        published = now - timedelta(minutes=5, seconds=index * 86_400 / max(count, 1) / 2)
+        entries.append(entry.copy_as(f"{now:%y%m}.{90_000 + index:05d}", published, entry.categories[0]))
+    return entries
+
+
+def night_environment(base_url: str, db: Path, prefect_home: Path) -> dict[str, str]:
+    """Settings pointing every benchmarked source at the local server; Prefect private and quiet."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("MODEL_CENSUS_", "PREFECT_")) and key not in ("HF_TOKEN", "HF_ENDPOINT")}
+    environment.update({
+        "MODEL_CENSUS_DB": str(db),
+        "MODEL_CENSUS_HF_URL": f"{base_url}/huggingface",
+        "MODEL_CENSUS_ARXIV_URL": f"{base_url}/arxiv/api/query",
+        "MODEL_CENSUS_ARXIV_RSS_URL": f"{base_url}/arxiv/rss/",
+        "MODEL_CENSUS_ARXIV_DELAY_SECONDS": "0",
+        "MODEL_CENSUS_EPOCH_URL": f"{base_url}/epoch/models.csv",
+        "MODEL_CENSUS_TASK_RETRIES": "0",
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # a loaded 2-core machine can take longer than the default 20 s to start the temporary server
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms",
+        "DO_NOT_TRACK": "1",
+        "HF_HOME": str(prefect_home / "hf"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    })
+    return environment
+
+
+def flow_seconds(log: str) -> tuple[float | None, float | None]:
+    """(server start-up, flow) seconds from Prefect's log lines: temporary server start, flow begin, flow end."""
+    def stamp(pattern: str, last: bool = False) -> float | None:
+        lines = [line for line in log.splitlines() if re.search(pattern, line) and _LOG_TIME.match(line)]
+        if not lines:
+            return None
+        moment = datetime.strptime(_LOG_TIME.match(lines[-1 if last else 0]).group(1), "%H:%M:%S.%f")
+        return moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+
+    server, begin = stamp(r"Starting temporary server"), stamp(r"Beginning flow run")
+    end = stamp(r"Flow run .* - Finished in state", last=True)
+    def between(first: float | None, last: float | None) -> float | None:
+        return None if first is None or last is None else (last - first) % 86_400  # a night may cross midnight
+
+    return between(server, begin), between(begin, end)
+
+
+def one_night(state: Path, night: Path, epoch_csv: bytes, models: list[dict], papers: list[ReplayEntry]) -> dict:
+    """Copy the warehouse, serve the night, run `census run`; seconds, peak RSS and the log's counts."""
+    shutil.rmtree(night, ignore_errors=True)
+    (night / "files" / "epoch").mkdir(parents=True)
+    (night / "files" / "epoch" / "models.csv").write_bytes(epoch_csv)
+    db = night / "census.duckdb"
+    shutil.copyfile(state, night / "census.work.duckdb")
+    hub = HubReplay(list(models), prefix="/huggingface")
+    arxiv = ArxivReplay(list(papers))
+    with ReplayServer(night / "files", {**hub.routes(), **arxiv.routes()}) as server:
+        environment = night_environment(server.url, db, night / "prefect")
+        command = [str(ROOT / ".venv" / "bin" / "census"), "run", *(arg for source in SOURCES for arg in ("--source", source))]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        done = subprocess.run(command, env=environment, cwd=night, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    log = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise RuntimeError(f"census run exited {done.returncode}:\n{log[-4000:]}")
+    startup, flow = flow_seconds(log)
+    counts = [line.split(" - ", 1)[-1] for line in log.splitlines()
+              if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published \d+ tables", line)]
+    return {"wall_s": wall, "startup_s": startup, "flow_s": flow, "peak_rss_mb": max(peak, before) / 1024,
+            "counts": counts, "log": log}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_size_options(parser)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--log", type=Path, help="write the last run's full log here")
+    args = parser.parse_args(argv)
+    sizes = sizes_for(args.quick, args.scale)
+    state = args.workdir / f"rebuild-{sizes.label()}.work.duckdb"
+    if not state.exists():
+        print(f"{state} is missing: run bench/rebuild_at_scale.py{' --quick' if args.quick else ''} first", file=sys.stderr)
+        return 2
+    now = datetime.now(timezone.utc)
+    scale = 10 if args.quick else 1
+    models = new_hub_models(NEW_HUB_MODELS // scale, now, sizes.arxiv)
+    papers = new_papers(NEW_PAPERS // scale, now)
+    epoch_csv = synthetic.epoch_csv(sizes.epoch).encode("utf-8")
+    print(f"warehouse before the night: {state} ({state.stat().st_size / 1e6:,.0f} MB); "
+          f"the night: {len(models):,} Hub models, {len(papers):,} papers, {sizes.epoch:,} Epoch rows")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="census-night-", dir=args.workdir) as folder:
+        for number in range(args.runs):
+            load = load_average()
+            result = one_night(state, Path(folder) / "night", epoch_csv, models, papers)
+            results.append(result)
+            print(f"  run {number + 1}: census run {result['wall_s']:.1f}s (temporary Prefect server start "
+                  f"{result['startup_s'] or float('nan'):.1f}s, flow {result['flow_s'] or float('nan'):.1f}s), "
+                  f"peak RSS {result['peak_rss_mb']:,.0f} MB; load average before {load}")
+        if args.log:
+            args.log.write_text(results[-1]["log"], encoding="utf-8")
+    print("\n".join("  " + line for line in results[-1]["counts"]))
+    flows = [r["flow_s"] for r in results if r["flow_s"] is not None]
+    print(f"median of {len(results)}: census run {statistics.median(r['wall_s'] for r in results):.1f}s end to end, "
+          f"flow {statistics.median(flows) if flows else float('nan'):.1f}s without the temporary server's start; "
+          f"peak RSS {max(r['peak_rss_mb'] for r in results):,.0f} MB; target 15 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
