@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from sources import polite_http
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+from sources.hub_datasets import DatasetRevision, dataset_revision, download_files
+from sources.records import RawRecord, Rejected, SourceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -61,61 +60,14 @@ REQUIRED_COLUMNS = ("fullname", "Precision", "Average ⬆️")
 BATCH_ROWS = 5_000
 
 
-@dataclass(frozen=True)
-class ArchiveRevision:
-    """One archive at one commit: the parquet files that hold its table."""
-
-    version: str
-    repo: str
-    commit: str
-    files: tuple[str, ...]
+def archive_revision(endpoint: str, token: str | None, version: str) -> DatasetRevision:
+    """The archive's current commit and its parquet files under `data/`, from one `dataset_info` GET."""
+    return dataset_revision(endpoint, token, ARCHIVES[version], under="data/")
 
 
-def archive_revision(endpoint: str, token: str | None, version: str) -> ArchiveRevision:
-    """The archive's current commit and parquet files, from one `dataset_info` GET.
-
-    A repo that is gone (404) or lists no parquet under `data/` is `SourceUnavailable`; any other
-    failure is a `SourceError` naming the repo.
-    """
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-    repo = ARCHIVES[version]
-    url = f"{endpoint.rstrip('/')}/api/datasets/{repo}"
-    try:
-        info = HfApi(endpoint=endpoint, token=token or False, library_name="model-census").dataset_info(repo)
-    except RepositoryNotFoundError as exc:
-        raise SourceUnavailable(f"archive {repo}: not on the Hub any more ({_first_line(exc)})", url=polite_http.redact(url)) from exc
-    except HfHubHTTPError as exc:
-        if exc.response is not None and exc.response.status_code in (404, 410):
-            # A plain 404 (no Hub error code): the endpoint has no such dataset; it moved or retired.
-            raise SourceUnavailable(f"archive {repo}: HTTP {exc.response.status_code}", url=polite_http.redact(url)) from exc
-        raise SourceError(f"archive {repo}: {_why(exc)}", url=polite_http.redact(url)) from exc
-    except Exception as exc:  # the client raises httpx, OS and its own errors; one message for all
-        raise SourceError(f"archive {repo}: {_why(exc)}", url=polite_http.redact(url)) from exc
-    files = tuple(sorted(sibling.rfilename for sibling in info.siblings or ()
-                         if sibling.rfilename.startswith("data/") and sibling.rfilename.endswith(".parquet")))
-    if not info.sha:
-        raise SourceUnavailable(f"archive {repo}: the Hub named no commit", url=polite_http.redact(url))
-    if not files:
-        raise SourceUnavailable(f"archive {repo}: no parquet file under data/ at {info.sha}", url=polite_http.redact(url))
-    return ArchiveRevision(version, repo, info.sha, files)
-
-
-def download_archive(endpoint: str, token: str | None, revision: ArchiveRevision, folder: Path) -> list[Path]:
+def download_archive(endpoint: str, token: str | None, revision: DatasetRevision, folder: Path) -> list[Path]:
     """Download the archive's parquet files at its commit into `folder` (HEAD + GET each)."""
-    from huggingface_hub import hf_hub_download
-
-    paths = []
-    for filename in revision.files:
-        try:
-            path = hf_hub_download(revision.repo, filename, repo_type="dataset", revision=revision.commit,
-                                   endpoint=endpoint, token=token or False, local_dir=folder / revision.version)
-        except Exception as exc:  # as above: every failure to get the file means "not loaded this run"
-            raise SourceError(f"archive {revision.repo}/{filename}: {_why(exc)}",
-                              url=polite_http.redact(f"{endpoint.rstrip('/')}/datasets/{revision.repo}")) from exc
-        paths.append(Path(path))
-    return paths
+    return download_files(endpoint, token, revision, folder / revision.repo)
 
 
 def read_rows(version: str, paths: list[Path], *, url: str = "") -> Iterator[RawRecord | Rejected]:
@@ -162,12 +114,3 @@ def _as_json_value(name: str, kind: str) -> str:
 
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
-
-
-def _why(exc: BaseException) -> str:
-    """One line on a failed call: an unreachable host says so plainly, anything else names its type."""
-    return polite_http.unreachable_reason(exc) or f"{type(exc).__name__}: {_first_line(exc)}"
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

@@ -46,6 +46,7 @@ import duckdb
 import requests
 
 from sources import polite_http
+from sources.hub_datasets import DatasetRevision, dataset_revision, download_files
 from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -496,16 +497,6 @@ PAPER_URL_PREFIX = "https://paperswithcode.com/paper/"
 ARCHIVE_BATCH = 5_000
 
 
-@dataclass(frozen=True)
-class ArchiveDataset:
-    """One archive dataset at one commit: the parquet files the Hub lists for it."""
-
-    name: str
-    repo: str
-    commit: str
-    files: tuple[str, ...]
-
-
 @dataclass
 class Archive:
     """The downloaded archive: the commit of each dataset, and the local parquet files."""
@@ -519,63 +510,27 @@ def archive_fingerprint(commits: dict[str, str]) -> str:
     return ",".join(f"{name}@{commit}" for name, commit in sorted(commits.items()))
 
 
-def archive_datasets(endpoint: str, token: str | None) -> dict[str, ArchiveDataset]:
+def archive_datasets(endpoint: str, token: str | None) -> dict[str, DatasetRevision]:
     """Each archive dataset's current commit and parquet files: one `dataset_info` GET per dataset.
 
-    The Hub's answer lists the repo's files (`siblings`) at the commit it names (`sha`), so
-    "already imported" costs three small requests and the shards are whatever the repo holds. A
-    dataset gone from the Hub, or holding no parquet, is `SourceUnavailable`.
+    "Already imported" so costs three small requests, and the shards are whatever the repo holds.
     """
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-    api = HfApi(endpoint=endpoint, token=token or False, library_name="model-census")
-    datasets = {}
-    for name, repo in ARCHIVE_REPOS.items():
-        url = polite_http.redact(f"{endpoint.rstrip('/')}/api/datasets/{repo}")
-        try:
-            info = api.dataset_info(repo)
-        except RepositoryNotFoundError as exc:
-            raise SourceUnavailable(f"archive {repo}: not on the Hub any more ({_first_line(exc)})", url=url) from exc
-        except HfHubHTTPError as exc:
-            if exc.response is not None and exc.response.status_code in (404, 410):
-                raise SourceUnavailable(f"archive {repo}: HTTP {exc.response.status_code}", url=url) from exc
-            raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}", url=url) from exc
-        except Exception as exc:  # huggingface_hub raises httpx, OS and its own errors; one message for all
-            raise SourceError(f"archive {repo}: {type(exc).__name__}: {_first_line(exc)}", url=url) from exc
-        if not info.sha:
-            raise SourceUnavailable(f"archive {repo}: the Hub named no commit", url=url)
-        files = tuple(sorted(sibling.rfilename for sibling in info.siblings or () if sibling.rfilename.endswith(".parquet")))
-        if not files:
-            raise SourceUnavailable(f"archive {repo}: no parquet file at {info.sha}", url=url)
-        datasets[name] = ArchiveDataset(name, repo, info.sha, files)
-    return datasets
+    return {name: dataset_revision(endpoint, token, repo) for name, repo in ARCHIVE_REPOS.items()}
 
 
-def download_archive(endpoint: str, token: str | None, datasets: dict[str, ArchiveDataset], folder: Path) -> Archive:
+def download_archive(endpoint: str, token: str | None, datasets: dict[str, DatasetRevision], folder: Path) -> Archive:
     """Download every listed shard at its dataset's commit into `folder` (not the shared Hub cache).
 
     Each dataset's columns are checked once its files are here, before anything is read.
     """
-    from huggingface_hub import hf_hub_download
-
-    files: dict[str, list[Path]] = {}
+    files = {}
     for name, dataset in datasets.items():
-        for shard in dataset.files:
-            try:
-                path = hf_hub_download(
-                    dataset.repo, shard, repo_type="dataset", revision=dataset.commit, endpoint=endpoint,
-                    token=token or False, local_dir=folder / name,
-                )
-            except Exception as exc:
-                raise SourceError(f"archive {dataset.repo}/{shard}: {type(exc).__name__}: {_first_line(exc)}",
-                                  url=polite_http.redact(f"{endpoint}/datasets/{dataset.repo}")) from exc
-            files.setdefault(name, []).append(Path(path))
-        _check_columns(dataset, files[name], endpoint)
+        files[name] = download_files(endpoint, token, dataset, folder / name)
+        _check_columns(name, dataset, files[name], endpoint)
     return Archive({name: dataset.commit for name, dataset in datasets.items()}, files)
 
 
-def _check_columns(dataset: ArchiveDataset, paths: list[Path], endpoint: str) -> None:
+def _check_columns(name: str, dataset: DatasetRevision, paths: list[Path], endpoint: str) -> None:
     """`SourceUnavailable` when the parquet lacks a column the import reads: the archive changed shape."""
     con = duckdb.connect()
     try:
@@ -585,11 +540,11 @@ def _check_columns(dataset: ArchiveDataset, paths: list[Path], endpoint: str) ->
         ).fetchall()}
     finally:
         con.close()
-    if missing := sorted(ARCHIVE_COLUMNS[dataset.name] - columns):
+    if missing := sorted(ARCHIVE_COLUMNS[name] - columns):
         raise SourceUnavailable(
             f"archive {dataset.repo}@{dataset.commit[:12]} lacks column(s) {', '.join(missing)} "
             f"(has {', '.join(sorted(columns)[:12])}): the archive changed shape",
-            url=polite_http.redact(f"{endpoint}/datasets/{dataset.repo}"),
+            url=polite_http.redact(f"{endpoint.rstrip('/')}/datasets/{dataset.repo}"),
         )
 
 
@@ -685,6 +640,3 @@ def _as_list(value: Any) -> list[Any]:
         value = json.loads(value) if value.strip() else []
     return value if isinstance(value, list) else []
 
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
