@@ -19,6 +19,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 DEMO_SNAPSHOT = Path(__file__).resolve().parent.parent / "demo" / "snapshot"
@@ -43,14 +44,20 @@ class Request:
 Route = Callable[[Request], Reply]
 
 
-class ReplayServer:
-    """Serves `root` on an ephemeral loopback port while the `with` block runs."""
+class LoopbackServer:
+    """A threaded HTTP server on an ephemeral 127.0.0.1 port while the `with` block runs.
 
-    def __init__(self, root: Path = DEMO_SNAPSHOT, routes: dict[str, Route] | None = None) -> None:
-        self.root = root.resolve()
-        self.routes = dict(routes or {})
+    Subclasses say how a request is answered (`handler_class`); this one only starts and stops.
+    """
+
+    thread_name = "loopback-server"
+
+    def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -58,10 +65,10 @@ class ReplayServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> ReplayServer:
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="replay-server", daemon=True)
+    def __enter__(self) -> Self:
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), self.handler_class())
+        self._server.daemon_threads = True  # a handler sleeping past a client's timeout must not block shutdown
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -70,6 +77,20 @@ class ReplayServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class ReplayServer(LoopbackServer):
+    """Serves `root` on an ephemeral loopback port while the `with` block runs."""
+
+    thread_name = "replay-server"
+
+    def __init__(self, root: Path = DEMO_SNAPSHOT, routes: dict[str, Route] | None = None) -> None:
+        super().__init__()
+        self.root = root.resolve()
+        self.routes = dict(routes or {})
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def reply(self, request: Request) -> Reply:
         for prefix, route in sorted(self.routes.items(), key=lambda item: -len(item[0])):

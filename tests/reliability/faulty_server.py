@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-LOOPBACK = "127.0.0.1"
+from flows.replay_server import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -57,22 +57,20 @@ def redirect(location: str, status: int = 302) -> Fault:
     return Fault(status, b"", {"Location": location})
 
 
-class FaultyServer:
+class FaultyServer(LoopbackServer):
     """Serves scripted faults on an ephemeral loopback port while the `with` block runs."""
 
+    thread_name = "faulty-server"
+
     def __init__(self) -> None:
+        super().__init__()
         self._scripts: dict[str, list[Fault]] = {}
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
         self.seen: list[Seen] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the server is not running"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def script(self, path: str, *faults: Fault) -> str:
         """Answer `path` with these faults in turn (the last one repeats); returns the full URL."""
@@ -103,19 +101,6 @@ class FaultyServer:
         if route is not None:
             return route(request)
         return Fault(404, b"not found\n", {"Content-Type": "text/plain"})
-
-    def __enter__(self) -> FaultyServer:
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), _handler_for(self))
-        self._server.daemon_threads = True  # a handler sleeping past a client's timeout must not block shutdown
-        self._thread = threading.Thread(target=self._server.serve_forever, name="faulty-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 def _handler_for(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
