@@ -117,7 +117,7 @@ def child_ours(url: str, count: str, database: str) -> dict:
     from warehouse.connection import open_work_db
 
     records = int(count)
-    con = open_work_db(Path(database))
+    con = open_work_db(Path(database), memory_limit=Settings().ingest_memory_limit)  # as `ingest_part` opens it
     budget = math.ceil(records / 100) + 10  # pages of at least 100, and room to spare
     settings = Settings(hf_url=url, hf_lookback_days=math.ceil(records / synthetic.HUB_PER_DAY) + 2,
                         hf_max_requests=budget)
@@ -126,7 +126,9 @@ def child_ours(url: str, count: str, database: str) -> dict:
     ingest_with(run, settings, Window(), HubListing(url, max_requests=budget),
                 now=synthetic.NEWEST + timedelta(minutes=1))
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    rows, keys = con.execute(f"select count(*), count(distinct source_key) from {RAW_TABLE}").fetchone()
+    # Keys counted by their first versions (one per key, by the primary key): `count(distinct)` would need a
+    # hash table of every key, more than the ingest's own memory limit allows at a million.
+    rows, keys = con.execute(f"select count(*), count(*) filter (where version = 1) from {RAW_TABLE}").fetchone()
     con.close()
     return {"seconds": seconds, "cpu_seconds": cpu, "rows": rows, "keys": keys, "requests": run.requests,
             "new": run.counts.new,

@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 from bench import synthetic  # noqa: E402
 from flows.ingest import IngestRun  # noqa: E402
+from flows.settings import Settings  # noqa: E402
 from sources import arxiv, epoch, huggingface, paperswithcode  # noqa: E402
 from sources.records import RawRecord, Rejected  # noqa: E402
 from warehouse.connection import connect, open_work_db  # noqa: E402
@@ -237,10 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--published", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--max-memory-gb", type=float, default=14.0,
+    parser.add_argument("--max-memory-gb", type=float, default=16.0,
                         help="address-space cap of each rebuild process, so a run too big for the machine fails "
-                             "with MemoryError instead of pushing other work out of memory (default 14)")
-    parser.add_argument("--duckdb-memory-limit", help="DuckDB's `memory_limit` for the rebuild (default: DuckDB's, 80%% of RAM)")
+                             "with MemoryError instead of pushing other work out of memory (default 16: the full size needs about 15 GB)")
+    parser.add_argument("--duckdb-memory-limit", default=Settings.model_fields["rebuild_memory_limit"].default,
+                        help="DuckDB's `memory_limit` for the rebuild (default: the pipeline's, "
+                             "MODEL_CENSUS_REBUILD_MEMORY_LIMIT's default)")
     args = parser.parse_args(argv)
     if args.child:
         cap = int(args.max_memory_gb * 2**30)

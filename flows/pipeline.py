@@ -190,7 +190,7 @@ def ingest_part(
     failed attempt count as unchanged in the next one, so the counts still reconcile.
     """
     logger = get_run_logger()
-    con = open_work_db(settings.work_db)
+    con = open_work_db(settings.work_db, memory_limit=settings.ingest_memory_limit)
     scope_key = scope(part.source, settings)
     run = IngestRun(con, part.source, run_id, detail={"window": part.window.label()}, on_progress=progress)
     if progress is not None:
@@ -234,7 +234,7 @@ def ingest_source(
     tally = SourceTally(source, window.label())
     scope_key = scope(source, settings)
     progress = IngestProgress(source, window.label(), parts=len(parts))
-    con = open_work_db(settings.work_db)
+    con = open_work_db(settings.work_db, memory_limit=settings.ingest_memory_limit)
     try:
         completed = completed_windows(con, source, scope_key) if window.is_backfill else Completed()
         with source_slot(source, wait_seconds=settings.lock_wait_seconds):
@@ -305,7 +305,7 @@ def run_part(con: duckdb.DuckDBPyConnection, part: Part, settings: Settings, run
 @task(cache_policy=NO_CACHE, task_run_name="rebuild-curated")
 def rebuild_curated(settings: Settings) -> None:
     logger = get_run_logger()
-    con = open_work_db(settings.work_db)
+    con = open_work_db(settings.work_db, memory_limit=settings.rebuild_memory_limit)
     try:
         for built in rebuild(con, settings.release_inputs()):
             logger.info("built %s %s: %s rows", built.layer, built.name, f"{built.rows:,}")

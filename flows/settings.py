@@ -16,6 +16,10 @@ from typing_extensions import Annotated
 from transforms.build_releases import ReleaseInputs
 from transforms.releases import ReleaseOptions
 
+MEMORY_SIZE = r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"
+"""A size DuckDB's `memory_limit` accepts, e.g. `128MB` or `2GiB`."""
+
+
 class Settings(BaseSettings):
     """Every knob of model-census; each one is documented in the README's settings table."""
 
@@ -67,6 +71,13 @@ class Settings(BaseSettings):
     task_timeout_seconds: float = Field(6 * 3600.0, gt=0, description="Longest one source's ingest task may run before it is stopped as failed.")
     task_retries: int = Field(2, ge=0, description="Retries of a source's ingest task after a transient failure (connection, timeout, 429, 5xx).")
     task_retry_delay_seconds: float = Field(60.0, ge=0, description="First delay before such a retry; it doubles each time, jittered by up to +50%.")
+
+    ingest_memory_limit: str = Field(
+        "128MB", pattern=MEMORY_SIZE, description="DuckDB's memory limit while pages land (it spills past it, to disk)."
+    )
+    rebuild_memory_limit: str = Field(
+        "2GB", pattern=MEMORY_SIZE, description="DuckDB's memory limit while the curated tables are rebuilt."
+    )
 
     @field_validator("arxiv_categories", mode="before")
     @classmethod

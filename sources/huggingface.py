@@ -34,7 +34,17 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers
 
 from sources.polite_http import redact, unreachable_reason
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, invalid_utf8, storable
+from sources.records import (
+    SURROGATE_ESCAPE,
+    RawRecord,
+    Rejected,
+    SourceError,
+    SourceUnavailable,
+    invalid_utf8,
+    is_text,
+    json_array_items,
+    storable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,37 +175,46 @@ def parse_created_at(value: object) -> datetime | None:
 def parse_page(body: bytes, url: str) -> tuple[list[RawRecord | Rejected], list[datetime | None]] | None:
     """The records of a page body and, aligned with them, their creation times; None when not JSON.
 
-    Bytes that are not UTF-8 spoil only the records holding them: the body is decoded with
-    errors='surrogateescape', so the JSON still parses and `listing_item` rejects just those records.
+    Each record keeps its own text from the body (`json_array_items`). Bytes that are not UTF-8 spoil
+    only the records holding them: the body is decoded with errors='surrogateescape', so the JSON
+    still parses and `listing_item` rejects just those records. Only a page holding such a byte or a
+    surrogate escape has its records checked one by one; the rest (nearly all) are checked once, whole.
     """
+    text = body.decode("utf-8-sig", "surrogateescape")
     try:
-        items = json.loads(body.decode("utf-8-sig", "surrogateescape"))
+        items = json_array_items(text)
     except ValueError:
-        return None
-    if not isinstance(items, list):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
         raise SourceUnavailable(
-            f"the model listing answered a JSON {type(items).__name__}, not an array: the API changed shape",
+            f"the model listing answered a JSON {type(value).__name__}, not an array: the API changed shape",
             url=redact(url),
-        )
+        ) from None
+    suspect = not is_text(text) or ("\\u" in text and SURROGATE_ESCAPE.search(text) is not None)
     latest = datetime.now(timezone.utc) + FUTURE_SLACK
     records: list[RawRecord | Rejected] = []
     created: list[datetime | None] = []
-    for item in items:
-        record, moment = listing_item(item, latest)
+    for item, item_text in items:
+        record, moment = listing_item(item, item_text, latest, check_text=suspect)
         records.append(record)
         created.append(moment)
     return records, created
 
 
-def listing_item(item: object, latest: datetime) -> tuple[RawRecord | Rejected, datetime | None]:
-    """One listing item as a record and its creation time, or a reject (with no time: it must not steer a walk)."""
-    text = json.dumps(item, ensure_ascii=False)
+def listing_item(
+    item: object, text: str, latest: datetime, *, check_text: bool = True
+) -> tuple[RawRecord | Rejected, datetime | None]:
+    """One listing item (parsed, and its text) as a record and its creation time, or a reject (with no
+    time: it must not steer a walk). `check_text` False: the caller knows the text holds nothing that is not text."""
     if not isinstance(item, dict):
         return Rejected(None, storable(text), f"a listing item that is a JSON {type(item).__name__}, not an object"), None
     key = item.get("id") or item.get("modelId")
     if not isinstance(key, str) or not key.strip():
         return Rejected(None, storable(text), "a listing item without an id"), None
-    if damaged := invalid_utf8(text):
+    # The parsed item, not its text, shows a lone surrogate that came as an escape (`\\ud800`).
+    if check_text and (damaged := invalid_utf8(json.dumps(item, ensure_ascii=False))):
         return Rejected(storable(key)[:MAX_ID_CHARS], storable(text),
                         f"invalid UTF-8: {damaged} code point(s) that are not text"), None
     if len(key) > MAX_ID_CHARS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -221,6 +222,31 @@ def test_records_missing_optional_fields_land_exactly_as_received(httpserver: HT
     assert [json.loads(record.payload) for record in records] == LEGACY + [{"id": "bare/model"}]
     assert [item.reason for item in items if isinstance(item, Rejected)] == [
         "a listing item without an id", "a listing item that is a JSON str, not an object"]
+
+
+def test_each_record_lands_as_its_own_text_from_the_page(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    """The real page's records, byte for byte as the body held them: pretty-printed as the fixture is,
+    then compact with an escaped emoji (a surrogate pair) and a non-ASCII name, as the Hub may send them."""
+    listing = lister(httpserver, sleeps)
+    body = (FIXTURES / "api_models_page_2026-09-28_from_slice.json").read_text(encoding="utf-8")
+    httpserver.expect_ordered_request("/api/models").respond_with_data(body, headers=JSON)
+    compact = '[ {"id":"a/\\ud83d\\ude00-chat","likes":1} ,\n{"id":"b/caf\u00e9","tags":["x"]}]'
+    httpserver.expect_ordered_request("/api/models").respond_with_data(compact, headers=JSON)
+
+    first = listing.fetch_page(listing.first_url()).items
+    second = listing.fetch_page(listing.first_url()).items
+
+    assert [json.loads(record.payload) for record in first] == SLICE
+    # The payloads tile the body: between two of them only the array's comma and whitespace.
+    pattern = r"\s*\[\s*" + r"\s*,\s*".join(re.escape(record.payload) for record in first) + r"\s*\]\s*"
+    assert re.fullmatch(pattern, body)
+    assert [(record.key, record.payload) for record in second] == [
+        ("a/\U0001F600-chat", '{"id":"a/\\ud83d\\ude00-chat","likes":1}'), ("b/caf\u00e9", '{"id":"b/caf\u00e9","tags":["x"]}')]
+
+
+@pytest.mark.parametrize("body", ['[{"id": "a/b"}] trailing', '[{"id": "a/b"} {"id": "c/d"}]', '[{"id": "a/b"},', '{"id": "a/b"'])
+def test_a_page_that_is_not_one_whole_json_array_is_malformed(body: str) -> None:
+    assert huggingface.parse_page(body.encode(), "http://hub.test/api/models") is None
 
 
 def test_the_budget_stops_before_the_request_that_would_exceed_it(httpserver: HTTPServer, sleeps: Sleeps) -> None:
