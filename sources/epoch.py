@@ -49,6 +49,8 @@ CHUNK_BYTES = 1 << 20
 SNIFF_BYTES = 512
 HTML_START = re.compile(rb"\s*(<!doctype html|<html|<head|<body|<!--)", re.IGNORECASE)
 DOWNLOAD_ATTEMPTS = 3
+CUT_SHORT = "the file ends inside this record: truncated download?"
+"""The reason a CSV's last record carries when the file stops inside it (`ends_cut_short`)."""
 """A download that broke off is started again twice: the file is loaded whole or not at all."""
 
 
@@ -144,6 +146,12 @@ def read_records(body: IO[bytes], url: str) -> Iterator[RawRecord | Rejected]:
     yield from read_csv(body, PurePosixPath(urlsplit(url).path).name or "epoch.csv")
 
 
+def ends_cut_short(last: RawRecord | Rejected | None) -> bool:
+    """Whether a snapshot's last record says the file stopped inside it: a download cut short that no
+    length told (a plain CSV sent without `Content-Length`). Its rows before the cut are good; the file is not whole."""
+    return isinstance(last, Rejected) and last.reason.endswith(f"({CUT_SHORT})")
+
+
 def read_csv(raw: IO[bytes], file_name: str) -> Iterator[RawRecord | Rejected]:
     """Rows of one CSV as JSON objects keyed by the header, exactly the cells received.
 
@@ -196,7 +204,7 @@ def _problem(
 ) -> str | None:
     """Why a parsed row cannot be used, or None when it can."""
     if len(cells) != len(header):
-        truncated = " (the file ends inside this record: truncated download?)" if at_eof else ""
+        truncated = f" ({CUT_SHORT})" if at_eof else ""
         return f"{len(cells)} cells where the header has {len(header)}{truncated}"
     if _has_invalid_utf8(raw_text):
         return "invalid UTF-8"

@@ -251,6 +251,29 @@ def test_rejects_and_repeats_reconcile_across_two_runs(
     assert fresh_db.execute("select max(publication_date) from stg_epoch__models").fetchone()[0].year < 2100
 
 
+def test_a_csv_cut_short_keeps_its_rows_but_not_the_cursor(
+    fresh_db: duckdb.DuckDBPyConnection, faulty_server: FaultyServer, epoch_csv: bytes
+) -> None:
+    """A plain CSV sent without a length and broken off inside a record: the rows before the cut land, the
+    source fails saying why, and the ETag is not saved, so the next run reads the whole file instead of a 304."""
+    cut = epoch_csv[: len(epoch_csv) - 200]
+    url = faulty_server.script("/notable_ai_models.csv",
+                               Fault(200, cut, {"Content-Type": "text/csv", "ETag": '"v2"'}, content_length=False),
+                               ok(epoch_csv, "text/csv", ETag='"v2"'))
+
+    first = ingest_like_the_pipeline(fresh_db, settings_for(url), "run-1")
+    recorded = recorded_run(fresh_db, "run-1")
+    assert not first.ok and recorded["status"] == "failed" and "truncated download" in recorded["error"]
+    assert (recorded["new"], recorded["rejected"]) == (SAMPLE_ROWS - 1, 1)
+    assert runs.get_cursor(fresh_db, "epoch") is None
+
+    assert ingest_like_the_pipeline(fresh_db, settings_for(url), "run-2").ok
+    assert (recorded_run(fresh_db, "run-2")["new"], recorded_run(fresh_db, "run-2")["unchanged"]) == (1, SAMPLE_ROWS - 1)
+    assert runs.get_cursor(fresh_db, "epoch")["etag"] == '"v2"'
+    second_request = [seen for seen in faulty_server.seen if seen.path == "/notable_ai_models.csv"][-1]
+    assert "if-none-match" not in {name.lower() for name in second_request.headers}
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "error"),
     [
