@@ -49,9 +49,9 @@ CHUNK_BYTES = 1 << 20
 SNIFF_BYTES = 512
 HTML_START = re.compile(rb"\s*(<!doctype html|<html|<head|<body|<!--)", re.IGNORECASE)
 DOWNLOAD_ATTEMPTS = 3
+"""A download that broke off is started again twice: the file is loaded whole or not at all."""
 CUT_SHORT = "the file ends inside this record: truncated download?"
 """The reason a CSV's last record carries when the file stops inside it (`ends_cut_short`)."""
-"""A download that broke off is started again twice: the file is loaded whole or not at all."""
 
 
 @dataclass

@@ -552,7 +552,9 @@ def archive_paper_records(archive: Archive) -> Iterator[RawRecord | Rejected]:
     """One record per archived paper: `{"paper": <row>, "code_links": [<link rows>]}`, as published.
 
     Links live in their own dataset, keyed by the paper's URL; they are attached to their paper
-    here so that a paper and its code arrive together, as the API's `repositories` do.
+    here so that a paper and its code arrive together, as the API's `repositories` do. Shards are read
+    by column name (`union_by_name`): read by the first shard's schema, a column or a struct field only a
+    later shard has would be dropped from its rows without an error.
     """
     con = duckdb.connect()
     try:
@@ -560,11 +562,11 @@ def archive_paper_records(archive: Archive) -> Iterator[RawRecord | Rejected]:
             """
             with links as (
                 select paper_url, list(to_json(link)::varchar) as code_links
-                from read_parquet($links) as link
+                from read_parquet($links, union_by_name = true) as link
                 group by paper_url
             )
             select paper.paper_url, to_json(paper)::varchar, coalesce(links.code_links, [])
-            from read_parquet($papers) as paper
+            from read_parquet($papers, union_by_name = true) as paper
             left join links on links.paper_url = paper.paper_url
             """,
             {"links": [str(path) for path in archive.files["links"]],
@@ -592,7 +594,7 @@ def archive_result_records(archive: Archive) -> Iterator[RawRecord | Rejected]:
     con = duckdb.connect()
     try:
         cursor = con.execute(
-            "select to_json(task_table)::varchar from read_parquet($files) as task_table",
+            "select to_json(task_table)::varchar from read_parquet($files, union_by_name = true) as task_table",
             {"files": [str(path) for path in archive.files["evaluations"]]},
         )
         while rows := cursor.fetchmany(ARCHIVE_BATCH):

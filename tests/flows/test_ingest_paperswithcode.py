@@ -402,6 +402,30 @@ def test_a_republished_archive_is_imported_again_and_only_its_changes_land(
     assert (again.counts.new, again.counts.changed) == (0, 1), "the one paper whose code link moved"
 
 
+def test_shards_that_differ_in_columns_land_every_column_of_every_shard(
+    fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """A dataset's shards written at different times need not share a schema: read by the first shard's
+    columns, a column only the last shard has would vanish from its payloads without a word."""
+    root = tmp_path / "datasets"
+    build_archive(root)
+    last = root / paperswithcode.ARCHIVE_REPOS["papers"] / "data" / f"train-{PAPER_SHARDS - 1:05d}-of-{PAPER_SHARDS:05d}.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"copy (select *, 'added later' as published_venue_note from read_parquet('{last}')) "
+                    f"to '{tmp_path / 'widened.parquet'}' (format parquet)")
+    last.write_bytes((tmp_path / "widened.parquet").read_bytes())
+    endpoint = serve_hub(httpserver, root)
+    settings = settings_for(f"{endpoint}/api/v1", tmp_path, pwc_import_archive=True, hf_url=endpoint)
+
+    ingest(fresh_db, settings, Window(since=date(2019, 1, 1), until=date(2019, 1, 3)), "r1")
+
+    payloads = [json.loads(row[0]) for row in fresh_db.execute(
+        f"select payload from {RAW_PAPERS} where source_key like 'archive:%'").fetchall()]
+    widened = [payload for payload in payloads if payload["paper"].get("published_venue_note") == "added later"]
+    assert len(payloads) == 10 and 0 < len(widened) < 10
+    assert all("published_venue_note" in payload["paper"] for payload in payloads), "the other shards' rows carry it as null"
+
+
 def test_an_archive_that_lost_a_column_it_needs_is_unavailable_and_lands_nothing(
     fresh_db: duckdb.DuckDBPyConnection, tmp_path: Path, httpserver: HTTPServer
 ) -> None:
