@@ -50,7 +50,8 @@ def ingest_open_llm_leaderboard(run: IngestRun, settings: Settings, window: Wind
     run.detail["archives"] = {}
     for version in open_llm_leaderboard.ARCHIVES:
         run.requests += 1
-        revision = with_retries(lambda: open_llm_leaderboard.archive_revision(settings.hf_url, token, version), run)
+        revision = with_retries(lambda: open_llm_leaderboard.archive_revision(
+            settings.hf_url, token, version, timeout=settings.http_timeout_seconds), run)
         if cursor.get(version) == revision.commit and not window.is_backfill:
             run.detail["archives"][version] = f"unchanged at {revision.commit}"
             continue
@@ -58,7 +59,8 @@ def ingest_open_llm_leaderboard(run: IngestRun, settings: Settings, window: Wind
         with tempfile.TemporaryDirectory(prefix="census-open-llm-") as folder:
             run.requests += 2 * len(revision.files)  # hf_hub_download: HEAD for the commit, GET for the file
             paths = with_retries(
-                lambda: open_llm_leaderboard.download_archive(settings.hf_url, token, revision, Path(folder)), run,
+                lambda: open_llm_leaderboard.download_archive(settings.hf_url, token, revision, Path(folder),
+                                                               timeout=settings.http_timeout_seconds), run,
                 requests_per_attempt=2 * len(revision.files),
             )
             items = open_llm_leaderboard.read_rows(version, paths, url=url)

@@ -302,14 +302,15 @@ def _import_archive_once(run: IngestRun, settings: Settings, cursor: dict) -> No
     unchanged commits costs those three requests and downloads nothing.
     """
     endpoint, token = settings.hf_url.rstrip("/"), settings.token_value()
-    datasets = paperswithcode.archive_datasets(endpoint, token)
+    datasets = paperswithcode.archive_datasets(endpoint, token, timeout=settings.http_timeout_seconds)
     run.detail["archive_requests"] = len(datasets)
     fingerprint = paperswithcode.archive_fingerprint({name: dataset.commit for name, dataset in datasets.items()})
     if cursor.get("archive") == fingerprint:
         run.detail["archive"] = "already imported"
         return
     with tempfile.TemporaryDirectory(prefix="pwc-archive-") as folder:
-        archive = paperswithcode.download_archive(endpoint, token, datasets, Path(folder))
+        archive = paperswithcode.download_archive(endpoint, token, datasets, Path(folder),
+                                                  timeout=settings.http_timeout_seconds)
         run.detail["archive_requests"] += 2 * sum(len(paths) for paths in archive.files.values())
         run.detail["archive_files"] = {name: len(dataset.files) for name, dataset in datasets.items()}
         for raw_table, items in (

@@ -23,18 +23,20 @@ class DatasetRevision:
     files: tuple[str, ...]
 
 
-def dataset_revision(endpoint: str, token: str | None, repo: str, *, under: str = "") -> DatasetRevision:
+def dataset_revision(
+    endpoint: str, token: str | None, repo: str, *, under: str = "", timeout: float = 30.0
+) -> DatasetRevision:
     """The dataset's current commit and its parquet files (those under `under`, when given).
 
     A repo that is gone (404/410) or lists no parquet is `SourceUnavailable`; any other failure is a
-    `SourceError` naming the repo.
+    `SourceError` naming the repo. `timeout` bounds the request (the client's own default is 10 s).
     """
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     url = polite_http.redact(f"{endpoint.rstrip('/')}/api/datasets/{repo}")
     try:
-        info = HfApi(endpoint=endpoint, token=token or False, library_name="model-census").dataset_info(repo)
+        info = HfApi(endpoint=endpoint, token=token or False, library_name="model-census").dataset_info(repo, timeout=timeout)
     except RepositoryNotFoundError as exc:
         raise SourceUnavailable(f"archive {repo}: not on the Hub any more ({_first_line(exc)})", url=url) from exc
     except HfHubHTTPError as exc:
@@ -54,15 +56,22 @@ def dataset_revision(endpoint: str, token: str | None, repo: str, *, under: str 
     return DatasetRevision(repo, info.sha, files)
 
 
-def download_files(endpoint: str, token: str | None, revision: DatasetRevision, folder: Path) -> list[Path]:
-    """Download the revision's files at its commit into `folder` (not the shared Hub cache): HEAD + GET each."""
+def download_files(
+    endpoint: str, token: str | None, revision: DatasetRevision, folder: Path, *, timeout: float = 30.0
+) -> list[Path]:
+    """Download the revision's files at its commit into `folder` (not the shared Hub cache): HEAD + GET each.
+
+    `timeout` bounds each HEAD; the body's reads keep the client's own bound (`HF_HUB_DOWNLOAD_TIMEOUT`, 10 s
+    between two reads), which `hf_hub_download` takes from the environment only.
+    """
     from huggingface_hub import hf_hub_download
 
     paths = []
     for filename in revision.files:
         try:
             path = hf_hub_download(revision.repo, filename, repo_type="dataset", revision=revision.commit,
-                                   endpoint=endpoint, token=token or False, local_dir=folder)
+                                   endpoint=endpoint, token=token or False, local_dir=folder,
+                                   etag_timeout=timeout)
         except Exception as exc:  # every failure to get the file means "not loaded this run"
             raise SourceError(f"archive {revision.repo}/{filename}: {failure_reason(exc)}",
                               url=polite_http.redact(f"{endpoint.rstrip('/')}/datasets/{revision.repo}")) from exc

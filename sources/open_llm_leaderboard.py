@@ -60,14 +60,16 @@ REQUIRED_COLUMNS = ("fullname", "Precision", "Average ⬆️")
 BATCH_ROWS = 5_000
 
 
-def archive_revision(endpoint: str, token: str | None, version: str) -> DatasetRevision:
+def archive_revision(endpoint: str, token: str | None, version: str, *, timeout: float = 30.0) -> DatasetRevision:
     """The archive's current commit and its parquet files under `data/`, from one `dataset_info` GET."""
-    return dataset_revision(endpoint, token, ARCHIVES[version], under="data/")
+    return dataset_revision(endpoint, token, ARCHIVES[version], under="data/", timeout=timeout)
 
 
-def download_archive(endpoint: str, token: str | None, revision: DatasetRevision, folder: Path) -> list[Path]:
+def download_archive(
+    endpoint: str, token: str | None, revision: DatasetRevision, folder: Path, *, timeout: float = 30.0
+) -> list[Path]:
     """Download the archive's parquet files at its commit into `folder` (HEAD + GET each)."""
-    return download_files(endpoint, token, revision, folder / revision.repo)
+    return download_files(endpoint, token, revision, folder / revision.repo, timeout=timeout)
 
 
 def read_rows(version: str, paths: list[Path], *, url: str = "") -> Iterator[RawRecord | Rejected]:

@@ -510,22 +510,24 @@ def archive_fingerprint(commits: dict[str, str]) -> str:
     return ",".join(f"{name}@{commit}" for name, commit in sorted(commits.items()))
 
 
-def archive_datasets(endpoint: str, token: str | None) -> dict[str, DatasetRevision]:
+def archive_datasets(endpoint: str, token: str | None, *, timeout: float = 30.0) -> dict[str, DatasetRevision]:
     """Each archive dataset's current commit and parquet files: one `dataset_info` GET per dataset.
 
     "Already imported" so costs three small requests, and the shards are whatever the repo holds.
     """
-    return {name: dataset_revision(endpoint, token, repo) for name, repo in ARCHIVE_REPOS.items()}
+    return {name: dataset_revision(endpoint, token, repo, timeout=timeout) for name, repo in ARCHIVE_REPOS.items()}
 
 
-def download_archive(endpoint: str, token: str | None, datasets: dict[str, DatasetRevision], folder: Path) -> Archive:
+def download_archive(
+    endpoint: str, token: str | None, datasets: dict[str, DatasetRevision], folder: Path, *, timeout: float = 30.0
+) -> Archive:
     """Download every listed shard at its dataset's commit into `folder` (not the shared Hub cache).
 
     Each dataset's columns are checked once its files are here, before anything is read.
     """
     files = {}
     for name, dataset in datasets.items():
-        files[name] = download_files(endpoint, token, dataset, folder / name)
+        files[name] = download_files(endpoint, token, dataset, folder / name, timeout=timeout)
         _check_columns(name, dataset, files[name], endpoint)
     return Archive({name: dataset.commit for name, dataset in datasets.items()}, files)
 

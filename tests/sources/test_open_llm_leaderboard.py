@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from sources import open_llm_leaderboard
 from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
@@ -70,6 +72,19 @@ def test_the_commit_and_parquet_files_come_from_one_dataset_info_request(httpser
     revision = open_llm_leaderboard.archive_revision(httpserver.url_for("").rstrip("/"), None, "v2")
 
     assert revision.commit == "c" * 40 and revision.files == ("data/train-00000-of-00001.parquet",)
+
+
+def test_the_timeout_setting_bounds_the_dataset_api_request(httpserver: HTTPServer) -> None:
+    """`MODEL_CENSUS_HTTP_TIMEOUT_SECONDS` reaches the client: a stalled answer fails in about that long."""
+    def stall(request: Request) -> Response:
+        time.sleep(2.0)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/api/datasets/open-llm-leaderboard/contents").respond_with_handler(stall)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="open-llm-leaderboard/contents"):
+        open_llm_leaderboard.archive_revision(httpserver.url_for("").rstrip("/"), None, "v2", timeout=0.3)
+    assert time.monotonic() - started < 1.5, "the client's own 10 s default would wait out the whole stall"
 
 
 def test_an_archive_gone_from_the_hub_is_unavailable(httpserver: HTTPServer) -> None:
