@@ -503,9 +503,12 @@ def hub_stats_records(path: Path, since: date, until: date) -> Iterator[RawRecor
         )
         while rows := cursor.fetchmany(HUB_STATS_BATCH):
             for key, payload in rows:
-                if key:
-                    yield RawRecord(key, payload)
-                else:
+                if not key:
                     yield Rejected(None, payload, f"{HUB_STATS_FILE}: a row without an id")
+                elif len(key) > MAX_ID_CHARS:  # the listing's check; dates are the window's and text is DuckDB's
+                    yield Rejected(None, payload, f"{HUB_STATS_FILE}: an id of {len(key):,} characters "
+                                                  f"(a Hub repo id has at most {MAX_ID_CHARS})")
+                else:
+                    yield RawRecord(key, payload)
     finally:
         con.close()

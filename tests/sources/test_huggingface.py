@@ -327,6 +327,17 @@ def serve_hub_stats(server: HTTPServer, body: bytes) -> None:
         .respond_with_data(body, headers=headers)
 
 
+def test_a_hub_stats_row_with_an_absurd_id_is_rejected_as_the_listing_rejects_it(tmp_path: Path) -> None:
+    path = hub_stats_file(tmp_path, "* replace (if(id = 'someone/qwen-merge-7b', repeat('x', 1000), id) as id)")
+
+    items = list(huggingface.hub_stats_records(path, date(2026, 9, 20), date(2026, 9, 23)))
+
+    rejected = [item for item in items if isinstance(item, Rejected)]
+    assert [item.reason for item in rejected] == [
+        f"{huggingface.HUB_STATS_FILE}: an id of 1,000 characters (a Hub repo id has at most {huggingface.MAX_ID_CHARS})"]
+    assert len(items) == len(CONSTRUCTED) and "x" * 1000 in rejected[0].raw_text
+
+
 @pytest.mark.parametrize("select", ["*", "* replace (createdAt::timestamp as createdAt)"])
 def test_hub_stats_rows_land_as_the_listing_sends_them(tmp_path: Path, select: str) -> None:
     # hub-stats' timestamps were seen as timestamps; whether they carry the UTC zone was not: both read alike
