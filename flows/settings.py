@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     )
     task_timeout_seconds: float = Field(6 * 3600.0, gt=0, description="Longest one source's ingest task may run before it is stopped as failed.")
     task_retries: int = Field(2, ge=0, description="Retries of a source's ingest task after a transient failure (connection, timeout, 429, 5xx).")
-    task_retry_delay_seconds: float = Field(60.0, ge=0, description="First delay before such a retry; it doubles each time, jittered by up to +50%.")
+    task_retry_delay_seconds: float = Field(
+        60.0, ge=0, description="First delay before such a retry; it doubles each time, each delay drawn between "
+        "0.63 and 1.5 times that (Prefect's jitter, same average).")
 
     ingest_memory_limit: str = Field(
         "128MB", pattern=MEMORY_SIZE, description="DuckDB's memory limit while pages land (it spills past it, to disk)."
