@@ -36,7 +36,8 @@ def dataset_revision(
 
     url = polite_http.redact(f"{endpoint.rstrip('/')}/api/datasets/{repo}")
     try:
-        info = HfApi(endpoint=endpoint, token=token or False, library_name="model-census").dataset_info(repo, timeout=timeout)
+        api = HfApi(endpoint=endpoint, token=token or False, library_name="model-census")
+        info = api.dataset_info(repo, timeout=timeout)
     except RepositoryNotFoundError as exc:
         raise SourceUnavailable(f"archive {repo}: not on the Hub any more ({_first_line(exc)})", url=url) from exc
     except HfHubHTTPError as exc:
