@@ -241,10 +241,13 @@ def test_each_record_lands_as_its_own_text_from_the_page(httpserver: HTTPServer,
     pattern = r"\s*\[\s*" + r"\s*,\s*".join(re.escape(record.payload) for record in first) + r"\s*\]\s*"
     assert re.fullmatch(pattern, body)
     assert [(record.key, record.payload) for record in second] == [
-        ("a/\U0001F600-chat", '{"id":"a/\\ud83d\\ude00-chat","likes":1}'), ("b/caf\u00e9", '{"id":"b/caf\u00e9","tags":["x"]}')]
+        ("a/\U0001F600-chat", '{"id":"a/\\ud83d\\ude00-chat","likes":1}'),
+        ("b/caf\u00e9", '{"id":"b/caf\u00e9","tags":["x"]}'),
+    ]
 
 
-@pytest.mark.parametrize("body", ['[{"id": "a/b"}] trailing', '[{"id": "a/b"} {"id": "c/d"}]', '[{"id": "a/b"},', '{"id": "a/b"'])
+@pytest.mark.parametrize(
+    "body", ['[{"id": "a/b"}] trailing', '[{"id": "a/b"} {"id": "c/d"}]', '[{"id": "a/b"},', '{"id": "a/b"'])
 def test_a_page_that_is_not_one_whole_json_array_is_malformed(body: str) -> None:
     assert huggingface.parse_page(body.encode(), "http://hub.test/api/models") is None
 
