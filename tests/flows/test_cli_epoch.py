@@ -11,6 +11,7 @@ import pytest
 
 from flows.cli import main
 from flows.replay_server import ReplayServer
+from warehouse.connection import open_work_db
 
 EPOCH = Path(__file__).parents[1] / "fixtures" / "epoch"
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -60,6 +61,27 @@ def test_run_twice_then_change_one_row_adds_exactly_one_version(
     assert sum(count for _, count in quarters) == notable
     assert 100 < notable < 150, "150 notable rows, some of them variants of one release"
     assert not any(name.startswith("raw_") for name in published_tables)
+
+
+def test_the_ingest_and_the_rebuild_run_under_their_memory_limits(
+    epoch_server: Path, census_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings reach DuckDB: each opening of the work database says what limit it then ran under."""
+    import flows.pipeline
+
+    seen: list[str] = []
+
+    def recording(path: Path, **options: object) -> duckdb.DuckDBPyConnection:
+        con = open_work_db(path, **options)
+        seen.append(con.execute("select current_setting('memory_limit')").fetchone()[0])
+        return con
+
+    monkeypatch.setenv("MODEL_CENSUS_INGEST_MEMORY_LIMIT", "96MiB")
+    monkeypatch.setenv("MODEL_CENSUS_REBUILD_MEMORY_LIMIT", "1GiB")
+    monkeypatch.setattr(flows.pipeline, "open_work_db", recording)
+    assert main(["run", "--source", "epoch"]) == 0
+    assert seen.count("96.0 MiB") == 2, "the source's connection and its one part's"
+    assert seen.count("1.0 GiB") == 1, "the rebuild's"
 
 
 def test_unreachable_source_exits_non_zero_with_one_line_and_still_publishes(

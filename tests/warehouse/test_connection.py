@@ -13,7 +13,8 @@ from warehouse.connection import open_work_db
 
 def test_memory_limit_is_set_on_the_database(tmp_path: Path) -> None:
     with open_work_db(tmp_path / "census.work.duckdb", memory_limit="128MB") as con:
-        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "122.0 MiB"  # 128 MB, in the binary units DuckDB reports
+        # 128 MB, in the binary units DuckDB reports
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "122.0 MiB"
 
 
 def test_without_a_limit_duckdb_keeps_its_default(tmp_path: Path) -> None:
