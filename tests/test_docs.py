@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from flows.export import CURATED_TABLES
-from transforms.rebuild import CURATED, VIEWS, create_view
+from transforms.rebuild import VIEWS, build_over_releases
 from warehouse.connection import open_work_db
 from warehouse.sql_files import read_sql
 
@@ -34,10 +34,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckD
     """Every published object, empty: migrations, the release tables, curated models and views."""
     con = open_work_db(tmp_path_factory.mktemp("docs") / "census.work.duckdb")
     con.execute(read_sql("curated", "release_tables"))
-    for name in CURATED:
-        con.execute(f"create table {name} as {read_sql('curated', name)}")
-    for name in VIEWS:
-        create_view(con, name)
+    build_over_releases(con)
     yield con
     con.close()
 

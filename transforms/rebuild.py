@@ -53,11 +53,17 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
         built.append(Built("curated", "releases", len(release_build.releases)))
         built.append(Built("curated", "release_members", len(release_build.members)))
         built.append(Built("curated", "release_exclusions", len(release_build.exclusions)))
-        for name in CURATED:
-            built.append(_build_table(con, "curated", name))
-        for name in VIEWS:
-            create_view(con, name)
-            built.append(Built("views", name, con.execute(f"select count(*) from {name}").fetchone()[0]))
+        built.extend(build_over_releases(con))
+    return built
+
+
+def build_over_releases(con: duckdb.DuckDBPyConnection) -> list[Built]:
+    """The curated models and the views, over release tables already filled: the end of `rebuild`, and how
+    tests build every published object over release rows of their own."""
+    built = [_build_table(con, "curated", name) for name in CURATED]
+    for name in VIEWS:
+        create_view(con, name)
+        built.append(Built("views", name, con.execute(f"select count(*) from {name}").fetchone()[0]))
     return built
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from flows.cli import main
 from flows.export import EXPORTED, ExportRefused, export
-from transforms.rebuild import CURATED, VIEWS, create_view
+from transforms.rebuild import VIEWS, build_over_releases
 from warehouse.publish import publish
 from warehouse.sql_files import read_sql
 
@@ -28,10 +28,7 @@ def published(tmp_path: Path, fresh_db: duckdb.DuckDBPyConnection) -> Path:
         "['org/child'], [], [], [], ['huggingface'], '{}')"
     )
     fresh_db.execute("update releases set base_release_id = 'a', base_model = 'Comma' where release_id = 'b'")
-    for name in CURATED:
-        fresh_db.execute(f"create table {name} as {read_sql('curated', name)}")
-    for name in VIEWS:
-        create_view(fresh_db, name)
+    build_over_releases(fresh_db)
     target = tmp_path / "census.duckdb"
     publish(fresh_db, target)
     return target

@@ -329,7 +329,7 @@ def test_csv_export_neutralizes_formulas_in_source_text_and_parquet_keeps_it_exa
     tmp_path: Path, fresh_db: duckdb.DuckDBPyConnection
 ) -> None:
     from flows.export import export
-    from transforms.rebuild import CURATED, VIEWS, create_view
+    from transforms.rebuild import build_over_releases
     from warehouse.publish import publish
     from warehouse.sql_files import read_sql
 
@@ -343,10 +343,7 @@ def test_csv_export_neutralizes_formulas_in_source_text_and_parquet_keeps_it_exa
             "'production', true, false, [], false, -1.5, 0, [], [], [?], [], ['epoch'], '{}')",
             [f"r{index}", name, name],
         )
-    for name in CURATED:
-        fresh_db.execute(f"create table {name} as {read_sql('curated', name)}")
-    for name in VIEWS:
-        create_view(fresh_db, name)
+    build_over_releases(fresh_db)
     db = tmp_path / "census.duckdb"
     publish(fresh_db, db)
 
