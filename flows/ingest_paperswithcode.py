@@ -112,14 +112,6 @@ def ingest_paperswithcode(run: IngestRun, settings: Settings, window: Window) ->
     _remember_spent(run, already + catalog.requests)
 
 
-def import_archive(run: IngestRun, settings: Settings, window: Window) -> None:
-    """The `pwc-archive` import alone: a backfill's one-download part beside its months (`flows.parts`)."""
-    try:
-        _import_archive_once(run, settings, dict(run.cursor() or {}))
-    finally:
-        run.requests = run.detail.get("archive_requests", 0)
-
-
 def _spent_by_this_run(cursor: dict, run_id: str) -> int:
     """Catalog requests earlier parts or attempts of this run made: the budget holds per run.
 

@@ -45,7 +45,7 @@ from sources.polite_http import (
     retry_after_seconds,
     unreachable_reason,
 )
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, invalid_utf8
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, is_text
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -408,7 +408,7 @@ def mark_invalid_utf8(body: bytes) -> bytes:
     would be ambiguous, and expat refuses the bad bytes, so the page is asked again and then fails.
     """
     text = body.decode("utf-8", "surrogateescape")
-    if not invalid_utf8(text) or _BAD_BYTE_MARK.search(text):
+    if is_text(text) or _BAD_BYTE_MARK.search(text):
         return body
     return re.sub("[\udc80-\udcff]", lambda match: chr(BAD_BYTE_BASE + ord(match[0]) - 0xDC00), text).encode("utf-8")
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from sources import polite_http
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, is_text
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def _problem(
     if len(cells) != len(header):
         truncated = f" ({CUT_SHORT})" if at_eof else ""
         return f"{len(cells)} cells where the header has {len(header)}{truncated}"
-    if _has_invalid_utf8(raw_text):
+    if not is_text(raw_text):
         return "invalid UTF-8"
     row = dict(zip(header, cells))
     if not row[model_column].strip():
@@ -226,11 +226,6 @@ def _problem(
 
 def _first_present(header: list[str], names: tuple[str, ...]) -> str | None:
     return next((name for name in names if name in header), None)
-
-
-def _has_invalid_utf8(text: str) -> bool:
-    """Bytes that were not UTF-8 survive decoding as lone surrogates (errors='surrogateescape')."""
-    return any("\udc80" <= char <= "\udcff" for char in text)
 
 
 class _RecordLines:

@@ -43,7 +43,6 @@ from sources.records import (
     invalid_utf8,
     is_text,
     json_array_items,
-    storable,
 )
 
 logger = logging.getLogger(__name__)
@@ -209,13 +208,13 @@ def listing_item(
     """One listing item (parsed, and its text) as a record and its creation time, or a reject (with no
     time: it must not steer a walk). `check_text` False: the caller knows the text holds nothing that is not text."""
     if not isinstance(item, dict):
-        return Rejected(None, storable(text), f"a listing item that is a JSON {type(item).__name__}, not an object"), None
+        return Rejected(None, text, f"a listing item that is a JSON {type(item).__name__}, not an object"), None
     key = item.get("id") or item.get("modelId")
     if not isinstance(key, str) or not key.strip():
-        return Rejected(None, storable(text), "a listing item without an id"), None
+        return Rejected(None, text, "a listing item without an id"), None
     # The parsed item, not its text, shows a lone surrogate that came as an escape (`\\ud800`).
     if check_text and (damaged := invalid_utf8(json.dumps(item, ensure_ascii=False))):
-        return Rejected(storable(key)[:MAX_ID_CHARS], storable(text),
+        return Rejected(key[:MAX_ID_CHARS], text,
                         f"invalid UTF-8: {damaged} code point(s) that are not text"), None
     if len(key) > MAX_ID_CHARS:
         return Rejected(None, text, f"an id of {len(key):,} characters (a Hub repo id has at most {MAX_ID_CHARS})"), None

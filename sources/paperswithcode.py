@@ -47,7 +47,7 @@ import requests
 
 from sources import polite_http
 from sources.hub_datasets import DatasetRevision, dataset_revision, download_files
-from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable
+from sources.records import RawRecord, Rejected, SourceError, SourceUnavailable, is_text
 
 logger = logging.getLogger(__name__)
 
@@ -385,21 +385,17 @@ def _listing_parts(payload: Any, path: str, base_url: str) -> tuple[list[Any], i
 def paper_record(item: Any) -> RawRecord | Rejected:
     """A listing item or detail object, keyed by its catalog id; without an id it cannot be kept.
 
-    A record holding bytes that were not UTF-8 (lone surrogates after `surrogateescape`) is
-    rejected with its text, so the rest of its page still lands.
+    A record holding what is not text (bytes that were not UTF-8, kept as lone surrogates by
+    `surrogateescape`, or a lone surrogate sent as a `\\ud800` escape) is rejected with its text, so
+    the rest of its page still lands.
     """
     text = json.dumps(item, ensure_ascii=False)
     key = f"{API_PREFIX}{item['id']}" if isinstance(item, dict) and item.get("id") not in (None, "") else None
     if key is None:
         return Rejected(None, text, "paper without a catalog id")
-    if has_invalid_utf8(text):
+    if not is_text(text):
         return Rejected(key, text, "invalid UTF-8 in the record")
     return RawRecord(key, text)
-
-
-def has_invalid_utf8(text: str) -> bool:
-    """Bytes that were not UTF-8 survive decoding as lone surrogates (errors='surrogateescape')."""
-    return any("\udc80" <= char <= "\udcff" for char in text)
 
 
 def lacks_resources(record: RawRecord) -> bool:
@@ -470,7 +466,7 @@ def _evaluation_record(catalog_id: str, item: Any) -> RawRecord | Rejected:
     text = json.dumps(item, ensure_ascii=False)
     if not isinstance(item, dict) or not isinstance(item.get("metrics"), dict):
         return Rejected(f"{API_PREFIX}{catalog_id}", text, "evaluation row without a metrics object")
-    if has_invalid_utf8(text):
+    if not is_text(text):
         return Rejected(f"{API_PREFIX}{catalog_id}", text, "invalid UTF-8 in the evaluation row")
     row_id = item.get("id")
     if row_id in (None, ""):

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from sources.records import Rejected
+from sources.records import Rejected, storable
 from warehouse.raw import LoadCounts
 
 
@@ -63,7 +63,7 @@ def record_rejects(con: duckdb.DuckDBPyConnection, source: str, rejects: Sequenc
     """Keep rejected records once each (by raw text), noting the last run that saw them again."""
     if not rejects:
         return 0
-    texts = [_printable(reject.raw_text) for reject in rejects]
+    texts = [storable(reject.raw_text) for reject in rejects]
     con.execute(
         """
         insert into rejects
@@ -80,9 +80,9 @@ def record_rejects(con: duckdb.DuckDBPyConnection, source: str, rejects: Sequenc
             "source": source,
             "run_id": run_id,
             "hashes": [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts],
-            "keys": [_printable(reject.key) if reject.key else None for reject in rejects],
+            "keys": [storable(reject.key) if reject.key else None for reject in rejects],
             "texts": texts,
-            "reasons": [_printable(reject.reason) for reject in rejects],
+            "reasons": [storable(reject.reason) for reject in rejects],
         },
     )
     return len(rejects)
@@ -110,8 +110,3 @@ def set_cursor(
             "insert into ingestion_state (watermark, cursor, run_id, source, updated_at) values (?, ?, ?, ?, current_timestamp)",
             values,
         )
-
-
-def _printable(text: str) -> str:
-    """Text DuckDB can store: bytes that were not UTF-8 become U+FFFD instead of failing the insert."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

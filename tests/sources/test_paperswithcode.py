@@ -287,6 +287,17 @@ def test_invalid_utf8_in_one_record_rejects_that_record_and_keeps_the_rest(https
     assert len(httpserver.log) == 1, "not a transient fault: asked once"
 
 
+def test_an_escaped_lone_surrogate_rejects_that_record_and_keeps_the_rest(httpserver: HTTPServer) -> None:
+    """A `\\ud800` escape parses to a code point DuckDB cannot store: without the check it fails the page's insert."""
+    body = _page_body(PAPERS[:3], 3).replace(PAPERS[1]["title"].encode(), b"Optimization by \\ud800 Annealing", 1)
+    httpserver.expect_request("/api/v1/papers/").respond_with_data(body, content_type="application/json")
+    with catalog(httpserver.url_for("/api/v1")) as client:
+        (page,) = paperswithcode.paper_pages(client, date(1980, 1, 1), date(1999, 12, 31))
+    good, bad, also_good = page.items
+    assert isinstance(good, RawRecord) and isinstance(also_good, RawRecord)
+    assert isinstance(bad, Rejected) and bad.key == "api:1001" and bad.reason == "invalid UTF-8 in the record"
+
+
 @pytest.mark.parametrize("published", ["1900-01-01", "2100-01-01"])
 def test_a_paper_dated_outside_the_window_asked_for_is_rejected(httpserver: HTTPServer, published: str) -> None:
     papers = [PAPERS[0], {**PAPERS[1], "published": published}]
