@@ -31,9 +31,11 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from unittest.mock import patch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -170,7 +172,8 @@ def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limi
 
     stages: dict[str, float] = {}
 
-    def timing(module, name: str, label) -> None:
+    def timing(patches: ExitStack, module, name: str, label) -> None:
+        """Time every call of `module.name` into `stages` while `patches` is open; the original comes back after."""
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
@@ -181,23 +184,24 @@ def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limi
                 key = label(*args)
                 stages[key] = stages.get(key, 0.0) + time.perf_counter() - started
 
-        setattr(module, name, timed)
+        patches.enter_context(patch.object(module, name, timed))
 
-    timing(rebuild_module, "build_paper_facts", lambda *a: "arxiv facts (Python rules)")
-    timing(rebuild_module, "_build_table", lambda con, layer, name: f"{layer} {name}")
-    timing(build_releases, "read_members", lambda *a: "releases: read members")
-    timing(build_releases, "build_releases", lambda *a: "releases: match and label (Python)")
-    timing(build_releases, "_insert", lambda con, table, *a: f"releases: insert {table}")
     con = connect(work)
     if duckdb_memory_limit:
         con.execute("set memory_limit = ?", [duckdb_memory_limit])
     if cold:
         con.execute(f"drop table if exists {arxiv_facts.FACTS_TABLE}")
-    started = time.perf_counter()
-    built = rebuild_module.rebuild(con)
-    rebuilt = time.perf_counter()
-    publish(con, published)
-    finished = time.perf_counter()
+    with ExitStack() as patches:
+        timing(patches, rebuild_module, "build_paper_facts", lambda *a: "arxiv facts (Python rules)")
+        timing(patches, rebuild_module, "_build_table", lambda con, layer, name: f"{layer} {name}")
+        timing(patches, build_releases, "read_members", lambda *a: "releases: read members")
+        timing(patches, build_releases, "build_releases", lambda *a: "releases: match and label (Python)")
+        timing(patches, build_releases, "_insert", lambda con, table, *a: f"releases: insert {table}")
+        started = time.perf_counter()
+        built = rebuild_module.rebuild(con)
+        rebuilt = time.perf_counter()
+        publish(con, published)
+        finished = time.perf_counter()
     digests = {
         table: hashlib.sha256(repr(con.execute(f"select * from {table} order by all").fetchall()).encode()).hexdigest()[:16]
         for table in COMPARED_TABLES

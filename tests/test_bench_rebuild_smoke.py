@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import transforms.arxiv_facts
+import transforms.rebuild
 from bench import rebuild_at_scale, synthetic
 from bench.view_latency import view_latencies
 from transforms.rebuild import VIEWS
@@ -54,6 +56,7 @@ def test_a_timed_rebuild_accounts_for_every_repo_and_repeats_itself(raw: Path, t
     assert cold["stages"]["arxiv facts (Python rules)"] > warm["stages"]["arxiv facts (Python rules)"]
     assert cold["digests"] == warm["digests"]
     assert cold["total_s"] >= cold["rebuild_s"] > 0 and cold["peak_rss_mb"] > 0
+    assert transforms.rebuild.build_paper_facts is transforms.arxiv_facts.build_paper_facts, "timing wrappers removed"
 
 
 def test_view_latency_times_every_view_of_the_published_file(raw: Path, tmp_path: Path) -> None:
