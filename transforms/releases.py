@@ -8,10 +8,11 @@ function of its inputs, sorted before use, so two rebuilds give identical releas
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -29,6 +30,8 @@ from transforms.organizations import ORG_TYPES, Organization, Registry
 
 SOURCE_ORDER = {"epoch": 0, "huggingface": 1, "arxiv": 2, "paperswithcode": 3}
 ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
+FamilyKeys = Callable[..., str]
+"""`family_key`, remembered for one build (`functools.cache`)."""
 OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
 
 
@@ -139,7 +142,7 @@ def build_releases(
     groups = _UnionFind(by_key)
     split = {o.member_key for o in overrides if o.action == "split"}
     claimed_arxiv = _link_identifiers(kept, by_key, groups, split, options)
-    family_keys = _FamilyKeys()
+    family_keys: FamilyKeys = functools.cache(family_key)  # asked three times a name: matching, naming, lineage
     _link_families(kept, orgs, groups, split, options, family_keys)
     for override in overrides:
         if override.action == "merge":
@@ -266,7 +269,7 @@ def _link_families(
     groups: _UnionFind,
     split: set[str],
     options: ReleaseOptions,
-    family_keys: _FamilyKeys,
+    family_keys: FamilyKeys,
 ) -> None:
     """Union variants: same organization, same family, published within the window of the first."""
     families: dict[tuple[str, str], list[Member]] = defaultdict(list)
@@ -301,7 +304,7 @@ def _assemble(
     arxiv_of: dict[str, list[str]],
     frontier: ComputeFrontier,
     options: ReleaseOptions,
-    family_keys: _FamilyKeys,
+    family_keys: FamilyKeys,
 ) -> dict[str, object]:
     """One release's row from its members, main member first; `arxiv_of` lists the papers each member claimed."""
     main = ordered[0]
@@ -376,7 +379,7 @@ def _evaluation_evidence(ordered: list[Member]) -> list[str]:
     return sorted(evidence)
 
 
-def _family_name(ordered: list[Member], known_org: Organization | None, family_keys: _FamilyKeys) -> str:
+def _family_name(ordered: list[Member], known_org: Organization | None, family_keys: FamilyKeys) -> str:
     """The family most of the release's models are named after (Phi-3's report also covers Phi-3.5)."""
     # Epoch's names are written by people; a repo's only when Epoch has no row
     named = [m for m in ordered if m.source == "epoch"] or [m for m in ordered if m.source == "huggingface"] or ordered[:1]
@@ -412,7 +415,7 @@ def _notability(ordered: list[Member], tier: str, likes: int, options: ReleaseOp
 def _releases_by_family(
     releases: list[dict[str, object]],
     orgs: dict[str, tuple[str | None, Organization | None]],
-    family_keys: _FamilyKeys,
+    family_keys: FamilyKeys,
 ) -> dict[str, list[dict[str, object]]]:
     """Releases by the family keys of their Epoch rows and repos, oldest first."""
     index: dict[str, list[dict[str, object]]] = defaultdict(list)
@@ -494,19 +497,6 @@ def _override_value(override: Override) -> object | None:
     if override.value not in OVERRIDABLE_LABELS.get(override.field, ()):
         return None
     return override.value == "true" if override.field == "is_notable" else override.value
-
-
-class _FamilyKeys:
-    """`family_key`, remembered for one build: matching, naming and lineage ask for each name's key three times."""
-
-    def __init__(self) -> None:
-        self._keys: dict[tuple[str, frozenset[str]], str] = {}
-
-    def __call__(self, name: str, org_words: frozenset[str] = frozenset()) -> str:
-        found = self._keys.get((name, org_words))
-        if found is None:
-            found = self._keys[(name, org_words)] = family_key(name, org_words)
-        return found
 
 
 class _UnionFind:
