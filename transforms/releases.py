@@ -316,13 +316,13 @@ def _assemble(
     notable, notable_reason = _notability(ordered, tier, likes, options)
     evidence = _evaluation_evidence(ordered)
     family = _family_name(ordered, known_org, family_keys)
-    # Epoch's names are written by people: one Epoch row names the release (Falcon-40B, whatever its
-    # repos are called); several make it the family's release (Llama 2), as do several repos without one.
-    names = {m.name for m in ordered if m.source == "epoch"} or {m.name for m in ordered if m.source == "huggingface"}
+    # One naming member names the release (Falcon-40B, whatever its repos are called); several make it the
+    # family's release (Llama 2).
+    names = {m.name for m in _naming_members(ordered)}
     organization = known_org.name if known_org else (main.organization or main.hf_author)
     return {
         "release_id": hashlib.md5(_identity(ordered).encode("utf-8")).hexdigest()[:16],
-        "name": family if len(names) > 1 else min(names, default=main.name),
+        "name": family if len(names) > 1 else min(names),
         "family": family,
         "organization": organization,
         "org_type": org_type,
@@ -381,8 +381,7 @@ def _evaluation_evidence(ordered: list[Member]) -> list[str]:
 
 def _family_name(ordered: list[Member], known_org: Organization | None, family_keys: FamilyKeys) -> str:
     """The family most of the release's models are named after (Phi-3's report also covers Phi-3.5)."""
-    # Epoch's names are written by people; a repo's only when Epoch has no row
-    named = [m for m in ordered if m.source == "epoch"] or [m for m in ordered if m.source == "huggingface"] or ordered[:1]
+    named = _naming_members(ordered)
     words = known_org.words if known_org else frozenset()
     keys = [family_keys(m.name, words) for m in named]
     most_common = max(sorted(set(keys)), key=keys.count)
@@ -391,6 +390,11 @@ def _family_name(ordered: list[Member], known_org: Organization | None, family_k
         key=lambda m: (m.released_on or date.max, m.member_key),
     )
     return display_family(earliest.name)
+
+
+def _naming_members(ordered: list[Member]) -> list[Member]:
+    """Whose names name a release: its Epoch rows, written by people; its repos only when Epoch has no row."""
+    return [m for m in ordered if m.source == "epoch"] or [m for m in ordered if m.source == "huggingface"] or ordered[:1]
 
 
 def _identity(ordered: list[Member]) -> str:
