@@ -256,7 +256,7 @@ def ingest_source(
                         run_progress.replan(source, len(parts))
                         logger.warning("huggingface: hub-stats unusable; %s loads as one walk of the listing",
                                        parts[-1].task_run_name)
-                progress.part_done(tally.counts, tally.parts[part.label]["status"])
+                progress.part_done(tally.counts)
                 run_progress.part_done(source)
                 index += 1
     except (SourceBusy, ConcurrencySlotAcquisitionError) as exc:

@@ -65,7 +65,7 @@ class IngestProgress:
             self._last = now
             self._update(self.artifact_id, progress=self.percent, description=self._describe(self._total(counts)))
 
-    def part_done(self, total: LoadCounts, status: str) -> None:
+    def part_done(self, total: LoadCounts) -> None:
         """A part ended (or was skipped); `total` is the source's counts so far."""
         self.parts_done += 1
         self.percent = 100.0 * self.parts_done / self.parts

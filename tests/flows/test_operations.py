@@ -281,13 +281,13 @@ def test_a_backfill_moves_its_sources_progress_month_by_month_at_most_every_few_
     progress = IngestProgress("arxiv", "2023-01-01..2023-04-01", parts=3, min_interval_seconds=5.0,
                               clock=lambda: recorder.now, create=recorder.create, update=recorder.update)
     progress.start_part("2023-01", LoadCounts())
-    progress.part_done(LoadCounts(fetched=10, new=10), "success")  # within 5 s of the last update: kept back
+    progress.part_done(LoadCounts(fetched=10, new=10))  # within 5 s of the last update: kept back
     progress.start_part("2023-02", LoadCounts(fetched=10, new=10))
     recorder.now = 6.0
     progress(LoadCounts(fetched=4, new=4), 50.0)  # half of the second month
-    progress.part_done(LoadCounts(fetched=20, new=20), "success")
+    progress.part_done(LoadCounts(fetched=20, new=20))
     recorder.now = 12.0
-    progress.part_done(LoadCounts(fetched=20, new=20), "skipped")
+    progress.part_done(LoadCounts(fetched=20, new=20))
     progress.finish(LoadCounts(fetched=20, new=20), "success")
 
     assert recorder.updates == [
