@@ -43,6 +43,7 @@ _PARENTHESES = re.compile(r"\([^)]*\)")
 _SEPARATORS = re.compile(r"[\s\-_/:,]+")
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")
 _VERSION_PREFIX = re.compile(r"^v(?=\d)")
+_WORDS_AND_SEPARATORS = re.compile(r"([\s\-_]+)")
 
 
 def family_tokens(name: str, org_words: frozenset[str] = frozenset()) -> list[str]:
@@ -77,7 +78,7 @@ def family_key(name: str, org_words: frozenset[str] = frozenset()) -> str:
 def display_family(name: str) -> str:
     """The family as people write it, keeping the original spelling: `Llama 2-70B` → `Llama 2`."""
     text = _PARENTHESES.sub(" ", name.split("/")[-1]).strip()
-    pieces = re.split(r"([\s\-_]+)", text)
+    pieces = _WORDS_AND_SEPARATORS.split(text)
     kept: list[str] = []
     for index in range(0, len(pieces), 2):
         word = pieces[index]

@@ -173,11 +173,15 @@ class ComputeFrontier:
         ordered = sorted(points)
         self._days = [day.toordinal() for day, _ in ordered]
         self._compute = [compute for _, compute in ordered]
+        self._at: dict[date, float | None] = {}
 
     def at(self, day: date) -> float | None:
-        end = bisect.bisect_right(self._days, day.toordinal())
-        start = bisect.bisect_right(self._days, day.toordinal() - 365)
-        return max(self._compute[start:end], default=None)
+        """Remembered per day: a build asks once per release, and releases share a few thousand days."""
+        if day not in self._at:
+            end = bisect.bisect_right(self._days, day.toordinal())
+            start = bisect.bisect_right(self._days, day.toordinal() - 365)
+            self._at[day] = max(self._compute[start:end], default=None)
+        return self._at[day]
 
 
 def prominence(is_epoch_notable: bool, tier: str, likes: int) -> float:

@@ -259,6 +259,31 @@ def test_a_base_named_by_a_size_without_its_own_row_resolves_to_the_family(regis
     assert "by family" in json.loads(vicuna["label_reasons"])["lineage"]
 
 
+@pytest.mark.parametrize(
+    ("child_name", "child_day", "parent"),
+    [
+        ("Bar-13B", "2023-02-01", "epoch:Foo-65B"),  # the family's latest release on or before the child
+        ("Bar-13B", "2023-03-01", "epoch:Foo-33B"),  # published the same day counts as before
+        ("Bar-13B", "2022-12-01", "epoch:Foo-65B"),  # nothing before it: the family's oldest
+        ("Bar-13B", None, "epoch:Foo-33B"),  # undated: after every dated release
+        ("Foo-Chat", "2023-03-20", "epoch:Foo-33B"),  # the family's latest is the child itself: the one before
+        ("Foo-Chat", "2022-12-01", "epoch:Foo-65B"),  # the child is the family's oldest: the next one
+    ],
+)
+def test_a_base_resolved_by_family_is_the_latest_release_of_it_before_the_child(
+    registry: Registry, child_name: str, child_day: str | None, parent: str
+) -> None:
+    """Releases of the family Foo on 1 January and 1 March (apart, so two releases); the child names `Foo-7B`,
+    which has no row of its own."""
+    child = Member(f"epoch:{child_name}", "epoch", child_name, child_name, organization="Bar Lab" if child_name.startswith("Bar") else "Foo Lab",
+                   released_on=date.fromisoformat(child_day) if child_day else None,
+                   base_names=["Foo-7B"], base_relation="finetune")
+    members = [epoch("Foo-65B", "Foo Lab", "2023-01-01"), epoch("Foo-33B", "Foo Lab", "2023-03-01"), child]
+    by_member = releases_by_member(members, registry)
+    assert len({release["release_id"] for release in by_member.values()}) == 3
+    assert by_member[child.member_key]["base_release_id"] == by_member[parent]["release_id"]
+
+
 def test_an_override_corrects_the_release_date_and_says_why(registry: Registry) -> None:
     members = [epoch("Mistral 7B", "Mistral AI", "2023-10-10")]
     overrides = [Override("label", "epoch:Mistral 7B", field="released_on", value="2023-09-27", note="announcement")]
