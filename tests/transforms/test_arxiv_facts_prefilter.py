@@ -19,6 +19,7 @@ import feedparser
 import pytest
 
 from sources.records import RawRecord
+from transforms import arxiv_facts
 from transforms.arxiv_facts import FACT_COLUMNS, FACTS_TABLE, build_paper_facts, paper_facts
 from warehouse.raw import land_page
 
@@ -60,13 +61,21 @@ def as_entry(key: str, title: str | None, abstract: str | None, comment: str | N
     return json.dumps(entry, ensure_ascii=False)
 
 
-def test_prefiltered_facts_equal_the_python_rules_on_every_real_abstract(fresh_db: duckdb.DuckDBPyConnection) -> None:
+@pytest.mark.parametrize(
+    ("batch", "processes"),
+    [(arxiv_facts.BATCH, None), (250, 2)],
+    ids=["one batch, in this process", "batches of 250 on two spawned processes"],
+)
+def test_prefiltered_facts_equal_the_python_rules_on_every_real_abstract(
+    fresh_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, batch: int, processes: int | None
+) -> None:
     papers = corpus()
     assert len(papers) > 1_000
     land_page(fresh_db, "raw_arxiv__papers",
               [RawRecord(key, as_entry(key, *rest)) for key, *rest in papers], run_id="test")
+    monkeypatch.setattr(arxiv_facts, "BATCH", batch)
 
-    computed = build_paper_facts(fresh_db)
+    computed = build_paper_facts(fresh_db, processes=processes)
 
     stored = {
         row[0]: dict(zip(FACT_COLUMNS, row[1:]))
