@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from sources.polite_http import TIMEOUT_SECONDS
 from transforms.build_releases import ReleaseInputs
 from transforms.releases import ReleaseOptions
 
@@ -64,7 +65,7 @@ class Settings(BaseSettings):
     overrides_csv: Path | None = Field(
         None, description="Analysts' overrides CSV (label, merge, split); the packaged, empty one when unset."
     )
-    http_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one HTTP request.")
+    http_timeout_seconds: float = Field(TIMEOUT_SECONDS, gt=0, description="Timeout of one HTTP request.")
     lock_wait_seconds: float = Field(
         600.0, ge=0, description="How long a run waits for another run to finish writing before it gives up."
     )

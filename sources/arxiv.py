@@ -40,6 +40,7 @@ import requests
 from sources.polite_http import (
     MAX_REDIRECTS,
     RETRIABLE_STATUS,
+    TIMEOUT_SECONDS,
     TRANSIENT_ERRORS,
     redact,
     retry_after_seconds,
@@ -154,7 +155,7 @@ class ArxivClient:
         rss_url: str = DEFAULT_RSS_URL,
         *,
         delay_seconds: float = 3.0,
-        timeout: float = 30.0,
+        timeout: float = TIMEOUT_SECONDS,
         attempts: int = 4,
         backoff_seconds: float = 3.0,
         session: requests.Session | None = None,

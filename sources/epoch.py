@@ -69,7 +69,7 @@ def fetch(
     url: str,
     *,
     session: requests.Session,
-    timeout: float = 30.0,
+    timeout: float = polite_http.TIMEOUT_SECONDS,
     etag: str | None = None,
     last_modified: str | None = None,
     attempts: int = DOWNLOAD_ATTEMPTS,

@@ -24,7 +24,7 @@ class DatasetRevision:
 
 
 def dataset_revision(
-    endpoint: str, token: str | None, repo: str, *, under: str = "", timeout: float = 30.0
+    endpoint: str, token: str | None, repo: str, *, under: str = "", timeout: float = polite_http.TIMEOUT_SECONDS
 ) -> DatasetRevision:
     """The dataset's current commit and its parquet files (those under `under`, when given).
 
@@ -58,7 +58,12 @@ def dataset_revision(
 
 
 def download_files(
-    endpoint: str, token: str | None, revision: DatasetRevision, folder: Path, *, timeout: float = 30.0
+    endpoint: str,
+    token: str | None,
+    revision: DatasetRevision,
+    folder: Path,
+    *,
+    timeout: float = polite_http.TIMEOUT_SECONDS,
 ) -> list[Path]:
     """Download the revision's files at its commit into `folder` (not the shared Hub cache): HEAD + GET each.
 

@@ -33,7 +33,7 @@ from huggingface_hub import HfApi, try_to_load_from_cache
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers
 
-from sources.polite_http import redact, unreachable_reason
+from sources.polite_http import TIMEOUT_SECONDS, redact, unreachable_reason
 from sources.records import (
     SURROGATE_ESCAPE,
     RawRecord,
@@ -232,7 +232,7 @@ class HubListing:
     endpoint: str
     token: str | None = None
     max_requests: int = 400
-    timeout: float = 30.0
+    timeout: float = TIMEOUT_SECONDS
     attempts: int = 5
     backoff_seconds: float = 1.0
     sleep: Callable[[float], None] = time.sleep

@@ -40,6 +40,7 @@ from pathlib import Path
 import duckdb
 
 from sources.hub_datasets import DatasetRevision, dataset_revision, download_files
+from sources.polite_http import TIMEOUT_SECONDS
 from sources.records import RawRecord, Rejected, SourceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -60,13 +61,15 @@ REQUIRED_COLUMNS = ("fullname", "Precision", "Average ⬆️")
 BATCH_ROWS = 5_000
 
 
-def archive_revision(endpoint: str, token: str | None, version: str, *, timeout: float = 30.0) -> DatasetRevision:
+def archive_revision(
+    endpoint: str, token: str | None, version: str, *, timeout: float = TIMEOUT_SECONDS
+) -> DatasetRevision:
     """The archive's current commit and its parquet files under `data/`, from one `dataset_info` GET."""
     return dataset_revision(endpoint, token, ARCHIVES[version], under="data/", timeout=timeout)
 
 
 def download_archive(
-    endpoint: str, token: str | None, revision: DatasetRevision, folder: Path, *, timeout: float = 30.0
+    endpoint: str, token: str | None, revision: DatasetRevision, folder: Path, *, timeout: float = TIMEOUT_SECONDS
 ) -> list[Path]:
     """Download the archive's parquet files at its commit into `folder` (HEAD + GET each)."""
     return download_files(endpoint, token, revision, folder / revision.repo, timeout=timeout)

@@ -93,7 +93,7 @@ class Catalog:
         *,
         max_per_minute: int = 60,
         max_requests: int | None = None,
-        timeout: float = 30.0,
+        timeout: float = polite_http.TIMEOUT_SECONDS,
         attempts: int = 4,
         backoff_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -506,7 +506,9 @@ def archive_fingerprint(commits: dict[str, str]) -> str:
     return ",".join(f"{name}@{commit}" for name, commit in sorted(commits.items()))
 
 
-def archive_datasets(endpoint: str, token: str | None, *, timeout: float = 30.0) -> dict[str, DatasetRevision]:
+def archive_datasets(
+    endpoint: str, token: str | None, *, timeout: float = polite_http.TIMEOUT_SECONDS
+) -> dict[str, DatasetRevision]:
     """Each archive dataset's current commit and parquet files: one `dataset_info` GET per dataset.
 
     "Already imported" so costs three small requests, and the shards are whatever the repo holds.
@@ -515,7 +517,12 @@ def archive_datasets(endpoint: str, token: str | None, *, timeout: float = 30.0)
 
 
 def download_archive(
-    endpoint: str, token: str | None, datasets: dict[str, DatasetRevision], folder: Path, *, timeout: float = 30.0
+    endpoint: str,
+    token: str | None,
+    datasets: dict[str, DatasetRevision],
+    folder: Path,
+    *,
+    timeout: float = polite_http.TIMEOUT_SECONDS,
 ) -> Archive:
     """Download every listed shard at its dataset's commit into `folder` (not the shared Hub cache).
 

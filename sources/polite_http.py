@@ -27,6 +27,8 @@ RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 """No answer, a late one, or one cut off mid-body (a reset, fewer bytes than announced): ask again."""
 MAX_REDIRECTS = 5
+TIMEOUT_SECONDS = 30.0
+"""One request's bound when the caller sets none; the pipeline passes `MODEL_CENSUS_HTTP_TIMEOUT_SECONDS`."""
 UNREACHABLE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 MAX_RETRY_AFTER_SECONDS = 300.0
 
@@ -79,7 +81,7 @@ def get(
     *,
     params: dict[str, object] | None = None,
     headers: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = TIMEOUT_SECONDS,
     attempts: int = 4,
     backoff_seconds: float = 1.0,
     stream: bool = False,
