@@ -275,7 +275,8 @@ def test_a_base_resolved_by_family_is_the_latest_release_of_it_before_the_child(
 ) -> None:
     """Releases of the family Foo on 1 January and 1 March (apart, so two releases); the child names `Foo-7B`,
     which has no row of its own."""
-    child = Member(f"epoch:{child_name}", "epoch", child_name, child_name, organization="Bar Lab" if child_name.startswith("Bar") else "Foo Lab",
+    child = Member(f"epoch:{child_name}", "epoch", child_name, child_name,
+                   organization="Bar Lab" if child_name.startswith("Bar") else "Foo Lab",
                    released_on=date.fromisoformat(child_day) if child_day else None,
                    base_names=["Foo-7B"], base_relation="finetune")
     members = [epoch("Foo-65B", "Foo Lab", "2023-01-01"), epoch("Foo-33B", "Foo Lab", "2023-03-01"), child]
