@@ -8,8 +8,9 @@ is kept under `--workdir` and reused by later runs and by `bench/nightly_run.py`
 `bench/view_latency.py`.
 
 Then times `transforms.rebuild.rebuild` + `warehouse.publish.publish` in a child process per run
-(so each run's peak RSS is its own): once cold (no arXiv facts yet: a first build, or the first
-after a rule edit) and `--runs` times warm (facts kept: every nightly rebuild). Prints per-stage
+(so each run's peak RSS is its own): once cold (no arXiv facts and no stored releases yet: a first
+build, or the first after a rule edit) and `--runs` times warm (nothing new since the last build:
+facts and release rows are reused; `bench/nightly_run.py` adds a night's data). Prints per-stage
 seconds, medians, peak memory, and checks that two rebuilds give identical release tables.
 
     .venv/bin/python bench/rebuild_at_scale.py               # full size
@@ -191,10 +192,13 @@ def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limi
         con.execute("set memory_limit = ?", [duckdb_memory_limit])
     if cold:
         con.execute(f"drop table if exists {arxiv_facts.FACTS_TABLE}")
+        con.execute(f"drop table if exists {build_releases.RULES_TABLE}")
     with ExitStack() as patches:
         timing(patches, rebuild_module, "build_paper_facts", lambda *a: "arxiv facts (Python rules)")
         timing(patches, rebuild_module, "_build_table", lambda con, layer, name: f"{layer} {name}")
         timing(patches, build_releases, "read_members", lambda *a: "releases: read members")
+        timing(patches, build_releases, "stored_releases", lambda *a: "releases: read stored digests")
+        timing(patches, build_releases, "_delete", lambda con, table, *a: f"releases: delete changed {table}")
         timing(patches, build_releases, "build_releases", lambda *a: "releases: match and label (Python)")
         timing(patches, build_releases, "_insert", lambda con, table, *a: f"releases: insert {table}")
         started = time.perf_counter()

@@ -46,9 +46,15 @@ class Registry:
         return next((org for part in organizations.split(",") if (org := self.by_name(part))), None)
 
 
+def registry_text(path: Path | None = None) -> str:
+    """The registry file's text: the one shipped with the package, or another in the same format."""
+    packaged = resources.files("transforms").joinpath(REGISTRY_FILE)
+    return path.read_text(encoding="utf-8") if path else packaged.read_text(encoding="utf-8")
+
+
 def load_registry(path: Path | None = None) -> Registry:
     """Read the registry shipped with the package, or another file in the same format."""
-    text = path.read_text(encoding="utf-8") if path else resources.files("transforms").joinpath(REGISTRY_FILE).read_text(encoding="utf-8")
+    text = registry_text(path)
     by_alias: dict[str, Organization] = {}
     by_namespace: dict[str, Organization] = {}
     for row in csv.DictReader(text.splitlines()):

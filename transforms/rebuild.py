@@ -1,7 +1,9 @@
 """Rebuild staging, curated tables and views from raw, in dependency order, on a caller's connection.
 
-Everything downstream of raw is derived, so it is replaced whole on every run: two rebuilds from
-the same raw tables give identical tables, and a bug fix reaches history without refetching.
+Everything downstream of raw is derived: two rebuilds from the same raw tables give identical
+tables, and a bug fix reaches history without refetching. Staging is replaced whole on every run;
+the release tables keep the rows whose inputs did not change (`transforms.build_releases`), which
+gives the same tables as replacing them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Built:
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInputs()) -> list[Built]:
-    """Replace every staging and curated table and every view, in one transaction.
+    """Bring every staging and curated table and every view up to date with raw, in one transaction.
 
     Returns row counts per model for the run's log. A failure leaves the previous build in place.
     """
@@ -50,8 +52,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
         for name in STAGING:
             built.append(_build_table(con, "staging", name))
         release_build = build_release_tables(con, inputs)
-        built.append(Built("curated", "releases", len(release_build.releases)))
-        built.append(Built("curated", "release_members", len(release_build.members)))
+        built.append(Built("curated", "releases", len(release_build.digests)))
+        built.append(Built("curated", "release_members", _count(con, "release_members")))
         built.append(Built("curated", "release_exclusions", len(release_build.exclusions)))
         built.extend(build_over_releases(con))
     return built
@@ -69,7 +71,11 @@ def build_over_releases(con: duckdb.DuckDBPyConnection) -> list[Built]:
 
 def _build_table(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> Built:
     con.execute(f"create or replace table {name} as {read_sql(layer, name)}")
-    return Built(layer, name, con.execute(f"select count(*) from {name}").fetchone()[0])
+    return Built(layer, name, _count(con, name))
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
 
 
 def create_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -13,9 +13,10 @@ import functools
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 from transforms.family import display_family, family_key, is_conversion
 from transforms.labels import (
@@ -33,6 +34,7 @@ SOURCE_ORDER = {"epoch": 0, "huggingface": 1, "arxiv": 2, "paperswithcode": 3}
 ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
 FamilyKeys = Callable[..., str]
 """`family_key`, remembered for one build (`functools.cache`)."""
+LINEAGE_COLUMNS = ("base_release_id", "base_model", "lineage_relation")
 OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
 
 
@@ -73,6 +75,9 @@ class Member:
     can_stand_alone: bool = True
     open_llm_v1_average: float | None = None
     open_llm_v2_average: float | None = None
+    content_digest: int | None = None
+    """A hash of every column above (DuckDB's `hash`, computed as the members are read); None: unknown,
+    and then no stored release is reused for this member's release."""
 
 
 @dataclass(frozen=True)
@@ -96,12 +101,30 @@ class ReleaseOptions:
     """An arXiv id tagged by repos of more authors than this is a citation, not the repo's own paper."""
 
 
+class StoredRelease(NamedTuple):
+    """What the previous build kept of a release, enough to reuse its rows when nothing they depend on changed."""
+
+    cluster_digest: str
+    row_digest: str
+    name: str
+
+
 @dataclass
 class ReleaseBuild:
+    """Rows to write; without `previous`, every release and member row.
+
+    With `previous`, `releases` holds only the rows that changed and `members` only the member rows
+    of releases whose members changed: the stored rows of `kept_rows` and `kept_members` stand.
+    `digests` gives (release_id, cluster digest, row digest) of every release, for the next build.
+    """
+
     releases: list[dict[str, object]]
     members: list[dict[str, object]]
     exclusions: list[dict[str, object]]
     notes: list[str]
+    digests: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    kept_rows: set[str] = field(default_factory=set)
+    kept_members: set[str] = field(default_factory=set)
 
 
 def exclusion_reason(member: Member, options: ReleaseOptions) -> str | None:
@@ -125,8 +148,18 @@ def build_releases(
     registry: Registry,
     overrides: Sequence[Override] = (),
     options: ReleaseOptions = ReleaseOptions(),
+    *,
+    previous: Mapping[str, StoredRelease] | None = None,
+    rules: str = "",
 ) -> ReleaseBuild:
-    """Releases, their members and the excluded records, from every candidate member."""
+    """Releases, their members and the excluded records, from every candidate member.
+
+    Grouping always runs over every member. A release is then assembled again only if what its row
+    is a function of changed: its members' content (`Member.content_digest`), the papers they claim,
+    the compute frontier of its date and `rules` (a digest of the code, registry, overrides and
+    options), all in its cluster digest; and its lineage, added to make its row digest. Otherwise the
+    stored row stands (`previous`, by release id), so the result equals a build without `previous`.
+    """
     notes: list[str] = []
     kept: list[Member] = []
     exclusions = []
@@ -162,35 +195,108 @@ def build_releases(
     arxiv_of: dict[str, list[str]] = defaultdict(list)
     for arxiv_id, key in claimed_arxiv.items():
         arxiv_of[key].append(arxiv_id)
+    previous = previous or {}
     releases: list[dict[str, object]] = []
     member_rows: list[dict[str, object]] = []
     release_of: dict[str, dict[str, object]] = {}
+    cluster_digests: dict[str, str | None] = {}
+    reused: set[str] = set()
     for cluster in clusters.values():
         if not any(m.can_stand_alone for m in cluster):
             continue
         ordered = sorted(cluster, key=_priority)
-        release = _assemble(ordered, registry, arxiv_of, frontier, options, family_keys)
+        release_id = _release_id(ordered)
+        released_on = min((m.released_on for m in ordered if m.released_on), default=None)
+        # the frontier of its time counts only for a release with a compute figure (`label_quality_tier`)
+        has_compute = any(m.training_compute_flop for m in ordered)
+        frontier_of_its_time = frontier.at(released_on) if released_on and has_compute else None
+        digest = _cluster_digest(ordered, arxiv_of, frontier_of_its_time, rules)
+        cluster_digests[release_id] = digest
+        stored = previous.get(release_id)
+        if digest is not None and stored is not None and stored.cluster_digest == digest:
+            release = _reused(release_id, stored.name, released_on, ordered)
+            reused.add(release_id)
+        else:
+            release = _assemble(release_id, ordered, registry, arxiv_of, frontier, options, family_keys)
+            member_rows.extend(_member_rows(release_id, ordered))
         releases.append(release)
         for member in ordered:
             release_of[member.member_key.lower()] = release
-            member_rows.append(
-                {
-                    "release_id": release["release_id"], "member_key": member.member_key, "source": member.source,
-                    "source_key": member.source_key,
-                    "role": "main" if member is ordered[0] else ROLE_BY_SOURCE.get(member.source, "variant"),
-                    "name": member.name, "released_on": member.released_on,
-                }
-            )
     by_family = _releases_by_family(releases, orgs, family_keys)
     for release in releases:
         _set_lineage(release, release_of, by_family, family_keys)
+    digests, kept_rows = [], set()
+    for index, release in enumerate(releases):
+        release_id = release["release_id"]
+        row_digest = _row_digest(cluster_digests[release_id], release)
+        digests.append((release_id, cluster_digests[release_id], row_digest))
+        if release_id not in reused:
+            continue
+        if row_digest is not None and previous[release_id].row_digest == row_digest:
+            kept_rows.add(release_id)
+            continue
+        # Same members, new lineage (its base's release changed): the whole row again, with that lineage.
+        ordered = release["_members"]
+        full = _assemble(release_id, ordered, registry, arxiv_of, frontier, options, family_keys)
+        for column in LINEAGE_COLUMNS:
+            full[column] = release[column]
+        if "lineage" in release["label_reasons"]:
+            full["label_reasons"]["lineage"] = release["label_reasons"]["lineage"]
+        releases[index] = full
+        for member in ordered:
+            if release_of[member.member_key.lower()] is release:  # keys equal but for case: the first holder keeps it
+                release_of[member.member_key.lower()] = full
     _apply_label_overrides(overrides, release_of, notes)
-    for release in releases:
+    written = [release for release in releases if release["release_id"] not in kept_rows]
+    for release in written:
         release["label_reasons"] = json.dumps(release["label_reasons"], sort_keys=True)
         release.pop("_members")
-    releases.sort(key=lambda r: r["release_id"])
+    written.sort(key=lambda r: r["release_id"])
     member_rows.sort(key=lambda r: (r["release_id"], r["member_key"]))
-    return ReleaseBuild(releases, member_rows, exclusions, notes)
+    digests.sort()
+    return ReleaseBuild(written, member_rows, exclusions, notes, digests, kept_rows, reused)
+
+
+def _member_rows(release_id: str, ordered: list[Member]) -> list[dict[str, object]]:
+    return [
+        {
+            "release_id": release_id, "member_key": member.member_key, "source": member.source,
+            "source_key": member.source_key,
+            "role": "main" if member is ordered[0] else ROLE_BY_SOURCE.get(member.source, "variant"),
+            "name": member.name, "released_on": member.released_on,
+        }
+        for member in ordered
+    ]
+
+
+def _reused(release_id: str, name: str, released_on: date | None, ordered: list[Member]) -> dict[str, object]:
+    """A stored release, with what lineage reads of it (id, name, date, members) and writes."""
+    return {"release_id": release_id, "name": name, "released_on": released_on, "label_reasons": {},
+            **dict.fromkeys(LINEAGE_COLUMNS), "_members": ordered}
+
+
+def _cluster_digest(
+    ordered: list[Member], arxiv_of: dict[str, list[str]], frontier_of_its_time: float | None, rules: str
+) -> str | None:
+    """Everything `_assemble` reads for this release, hashed; None if a member's content is unknown."""
+    parts = [rules, repr(frontier_of_its_time)]
+    for member in ordered:
+        if member.content_digest is None:
+            return None
+        # the content digest covers the member key; the papers it claims only when it claims any
+        claimed = arxiv_of.get(member.member_key)
+        parts.append(f"{member.content_digest} {claimed!r}" if claimed else str(member.content_digest))
+    return hashlib.md5("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def _row_digest(cluster_digest: str | None, release: dict[str, object]) -> str | None:
+    """The cluster digest and the lineage found for it: together, everything the release's row depends on."""
+    if cluster_digest is None:
+        return None
+    if release["base_model"] is None:  # no lineage: nothing to add (the base model is set whenever a lineage is)
+        return cluster_digest
+    lineage = (*(release[column] for column in LINEAGE_COLUMNS), release["label_reasons"].get("lineage"))
+    return hashlib.md5(f"{cluster_digest}{lineage!r}".encode("utf-8")).hexdigest()
 
 
 def _organization_of(member: Member, registry: Registry) -> tuple[str | None, Organization | None]:
@@ -300,6 +406,7 @@ def _priority(member: Member) -> tuple:
 
 
 def _assemble(
+    release_id: str,
     ordered: list[Member],
     registry: Registry,
     arxiv_of: dict[str, list[str]],
@@ -307,7 +414,9 @@ def _assemble(
     options: ReleaseOptions,
     family_keys: FamilyKeys,
 ) -> dict[str, object]:
-    """One release's row from its members, main member first; `arxiv_of` lists the papers each member claimed."""
+    """One release's row from its members, main member first; `arxiv_of` lists the papers each member claimed.
+
+    `release_id` is `_release_id(ordered)`, which the caller has already worked out."""
     main = ordered[0]
     org_type, org_reason, known_org = label_org_type(ordered, registry)
     modality, modality_reason = label_modality(ordered)
@@ -322,7 +431,7 @@ def _assemble(
     names = {m.name for m in _naming_members(ordered)}
     organization = known_org.name if known_org else (main.organization or main.hf_author)
     return {
-        "release_id": hashlib.md5(_identity(ordered).encode("utf-8")).hexdigest()[:16],
+        "release_id": release_id,
         "name": family if len(names) > 1 else min(names),
         "family": family,
         "organization": organization,
@@ -396,6 +505,10 @@ def _family_name(ordered: list[Member], known_org: Organization | None, family_k
 def _naming_members(ordered: list[Member]) -> list[Member]:
     """Whose names name a release: its Epoch rows, written by people; its repos only when Epoch has no row."""
     return [m for m in ordered if m.source == "epoch"] or [m for m in ordered if m.source == "huggingface"] or ordered[:1]
+
+
+def _release_id(ordered: list[Member]) -> str:
+    return hashlib.md5(_identity(ordered).encode("utf-8")).hexdigest()[:16]
 
 
 def _identity(ordered: list[Member]) -> str:

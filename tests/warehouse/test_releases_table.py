@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import re
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -23,17 +26,25 @@ from warehouse.raw import land_page, transaction
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = open_work_db(tmp_path_factory.mktemp("releases") / "census.work.duckdb")
+HUB_PAGE = FIXTURES / "huggingface" / "api_models_page_2026-09-28_from_slice.json"
+
+
+def land_fixtures(con: duckdb.DuckDBPyConnection) -> None:
+    """Every real Epoch snapshot and the real Hub page, landed in raw."""
     for snapshot in sorted((FIXTURES / "epoch").glob("*.csv")):
         with snapshot.open("rb") as raw, transaction(con):
             records = [item for item in epoch.read_csv(raw, snapshot.name) if isinstance(item, RawRecord)]
             land_page(con, "raw_epoch__models", records, run_id="fixture")
-    hub_page = json.loads((FIXTURES / "huggingface" / "api_models_page_2026-09-28_from_slice.json").read_text("utf-8"))
+    hub_page = json.loads(HUB_PAGE.read_text("utf-8"))
     with transaction(con):
         land_page(con, "raw_huggingface__models",
                   [RawRecord(model["id"], json.dumps(model)) for model in hub_page], run_id="fixture")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = open_work_db(tmp_path_factory.mktemp("releases") / "census.work.duckdb")
+    land_fixtures(con)
     rebuild(con)
     yield con
     con.close()
@@ -84,6 +95,52 @@ def test_two_rebuilds_from_raw_give_identical_tables(built: duckdb.DuckDBPyConne
     rebuild(built)
     after = {table: built.execute(f"select * from {table} order by all").fetchall() for table in tables}
     assert before == after
+
+
+def test_a_rebuild_after_a_night_of_changes_equals_one_from_scratch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The release tables keep the rows nothing changed, and end exactly as a build from nothing."""
+    work_path = tmp_path / "census.work.duckdb"
+    con = open_work_db(work_path)
+    land_fixtures(con)
+    rebuild(con)
+    hub_page = json.loads(HUB_PAGE.read_text("utf-8"))
+    night = [{**model, "likes": 1_000 + index} for index, model in enumerate(hub_page[:2])]  # a popularity refresh
+    night.append({**hub_page[2], "id": hub_page[2]["id"] + "-chat", "_id": "0" * 24})  # a new variant, same day
+    largest = con.execute(  # Epoch revises one model's compute upward: the frontier of its year moves
+        "select source_key, payload from raw_epoch__models_latest "
+        "where payload ->> 'Training compute (FLOP)' <> '' order by source_key limit 1"
+    ).fetchone()
+    with transaction(con):
+        land_page(con, "raw_huggingface__models", [RawRecord(m["id"], json.dumps(m)) for m in night], run_id="night")
+        revised = {**json.loads(largest[1]), "Training compute (FLOP)": "1e27"}
+        land_page(con, "raw_epoch__models", [RawRecord(largest[0], json.dumps(revised))], run_id="night")
+    with caplog.at_level(logging.INFO, logger="transforms.build_releases"):
+        rebuild(con)
+    counts = re.search(r"([\d,]+) releases \(([\d,]+) rows written", caplog.text).groups()
+    total, written = (int(count.replace(",", "")) for count in counts)
+    con.close()
+    scratch_path = tmp_path / "scratch.work.duckdb"
+    shutil.copy(work_path, scratch_path)
+    scratch = open_work_db(scratch_path)
+    scratch.execute("drop table _release_rules")  # as after an upgrade: nothing stored is reused
+    rebuild(scratch)
+    con = open_work_db(work_path)
+    tables = ("releases", "release_members", "release_exclusions", "_release_digests")
+    for table in tables:
+        assert con.execute(f"select * from {table} order by all").fetchall() == \
+            scratch.execute(f"select * from {table} order by all").fetchall(), table
+    assert 0 < written < total / 2
+
+
+@pytest.mark.parametrize("table", ["releases", "_release_digests"])
+def test_a_release_table_edited_by_hand_is_rebuilt_whole(built: duckdb.DuckDBPyConnection, table: str) -> None:
+    tables = ("releases", "release_members", "_release_digests")
+    before = {name: built.execute(f"select * from {name} order by all").fetchall() for name in tables}
+    built.execute(f"delete from {table} where release_id = (select min(release_id) from releases)")
+    rebuild(built)
+    assert {name: built.execute(f"select * from {name} order by all").fetchall() for name in tables} == before
 
 
 def test_llama_2_is_one_release_with_its_sizes_as_members(built: duckdb.DuckDBPyConnection) -> None:
