@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+from pydantic import ByteSize, TypeAdapter
 
 from warehouse.migrations import apply_migrations
 
@@ -26,12 +27,19 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     return con
 
 
+INDEX_BYTES_PER_RAW_ROW = 80
+"""What a raw table's primary-key index takes in memory per row, with room to spare: DuckDB holds the
+whole index in memory to insert into the table, 155 MB for 2.5 million Hub models (62 bytes a key)."""
+
+
 def open_work_db(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """The pipeline's private database, created if missing and upgraded in place if older.
 
-    `memory_limit` caps DuckDB's buffer memory (e.g. '128MB'). Without one DuckDB may keep 80% of the
-    machine's RAM in cache: an ingest kept every block it wrote (775 MB after 1 M Hub records), and a
-    full-size rebuild held its staging tables in memory until Python ran out (docs/PERFORMANCE.md).
+    `memory_limit` caps DuckDB's buffer memory (e.g. '128MB') beyond the largest raw table's key index,
+    which is added to it (`INDEX_BYTES_PER_RAW_ROW`): an insert cannot spill that index, so a fixed 128 MB
+    failed every Hub landing once the table held 2.5 million models. Without a limit DuckDB may keep 80%
+    of the machine's RAM in cache: an ingest kept every block it wrote (775 MB after 1 M Hub records), and
+    a full-size rebuild held its staging tables in memory until Python ran out (docs/PERFORMANCE.md).
     The limit belongs to the database, not the connection: every connection this process holds to
     `path` shares it, so each opener sets the one it needs.
     """
@@ -40,7 +48,19 @@ def open_work_db(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckD
     if memory_limit is not None:
         con.execute("set memory_limit = ?", [memory_limit])
     apply_migrations(con)
+    if memory_limit is not None:
+        con.execute("set memory_limit = ?", [f"{memory_limit_with_raw_index(con)}B"])
     return con
+
+
+def memory_limit_with_raw_index(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's memory limit in bytes plus room for the largest raw table's key index."""
+    limit = TypeAdapter(ByteSize).validate_python(con.execute("select current_setting('memory_limit')").fetchone()[0])
+    rows = con.execute(
+        "select coalesce(max(estimated_size), 0) from duckdb_tables() "
+        "where database_name = current_database() and starts_with(table_name, 'raw_')"
+    ).fetchone()[0]
+    return int(limit) + rows * INDEX_BYTES_PER_RAW_ROW
 
 
 @contextmanager
