@@ -133,7 +133,9 @@ def one_night(state: Path, night: Path, epoch_csv: bytes, models: list[dict], pa
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     log = done.stdout + done.stderr
     if done.returncode != 0:
-        raise RuntimeError(f"census run exited {done.returncode}:\n{log[-4000:]}")
+        kept = state.parent / "nightly-failed.log"  # the night's folder is temporary; its log outlives it
+        kept.write_text(log, encoding="utf-8")
+        raise RuntimeError(f"census run exited {done.returncode} (whole log: {kept}):\n{log[-4000:]}")
     startup, flow = flow_seconds(log)
     counts = [line.split(" - ", 1)[-1] for line in log.splitlines()
               if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published \d+ tables", line)]
