@@ -96,7 +96,7 @@ def build_release_tables(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs =
         for note in build.notes:
             logger.warning("releases: %s", note)
         logger.info(
-            "releases: %s releases (%s rows written, the rest unchanged) from %s members; %s records excluded",
+            "releases: %s releases (%s rows written, with %s member rows; the rest unchanged); %s records excluded",
             f"{len(build.digests):,}", f"{len(build.releases):,}", f"{len(build.members):,}",
             f"{len(build.exclusions):,}",
         )
@@ -197,4 +197,3 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, obj
     for first in range(0, len(rows), INSERT_ROWS):
         chunk = rows[first : first + INSERT_ROWS]
         con.execute(statement, {f"c{i}": [row[column] for row in chunk] for i, column in enumerate(columns)})
-
