@@ -244,7 +244,7 @@ def build_releases(
             full["label_reasons"]["lineage"] = release["label_reasons"]["lineage"]
         releases[index] = full
         for member in ordered:
-            if release_of[member.member_key.lower()] is release:  # keys equal but for case: the first holder keeps it
+            if release_of[member.member_key.lower()] is release:  # not if a key equal but for case went to another
                 release_of[member.member_key.lower()] = full
     _apply_label_overrides(overrides, release_of, notes)
     written = [release for release in releases if release["release_id"] not in kept_rows]
