@@ -10,8 +10,6 @@ so a rule fix reaches history without refetching. The table starts with `_`, so 
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
 import multiprocessing
 import os
@@ -23,6 +21,7 @@ import duckdb
 
 from transforms import model_papers
 from transforms.model_papers import classify_paper, find_links
+from transforms.source_digest import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +31,8 @@ MOJIBAKE_MARKERS = frozenset("ÃÂÄÅÆÐÑØâ")
 BATCH = 20_000
 FACT_COLUMNS = ("authors", "code_urls", "hf_urls", "is_model_paper", "announced_models", "model_evidence")
 
-
-def rules_version() -> str:
-    """A digest of the rules' source: any edit to them invalidates every stored verdict."""
-    source = inspect.getsource(model_papers) + inspect.getsource(sys.modules[__name__])
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+RULES_VERSION = source_digest(model_papers, sys.modules[__name__])[:16]
+"""The rules' source, digested: any edit to them invalidates every stored verdict."""
 
 
 def repair_mojibake(text: str | None) -> str | None:
@@ -150,13 +146,12 @@ def build_paper_facts(con: duckdb.DuckDBPyConnection, *, processes: int | None =
     only the rest go through the Python rules, which cost about half a millisecond a paper: in
     batches, on `processes` processes (default: one per core) when there is more than one batch.
     """
-    version = rules_version()
     con.execute(
         f"create table if not exists {FACTS_TABLE} (content_hash varchar not null, rules varchar not null, "
         "authors varchar[], code_urls varchar[], hf_urls varchar[], is_model_paper boolean not null, "
         "announced_models varchar[], model_evidence varchar, primary key (content_hash, rules))"
     )
-    con.execute(f"delete from {FACTS_TABLE} where rules <> ?", [version])
+    con.execute(f"delete from {FACTS_TABLE} where rules <> ?", [RULES_VERSION])
     con.execute(_TODO_SQL, {
         "plain": PLAIN_TEXT, "mojibake": MOJIBAKE_SQL, "link_cue": LINK_CUE_SQL,
         **dict(zip(("announce", "owned", "dubbed"), CANDIDATE_PATTERNS)), "weak": WEAK_CANDIDATE, "release_cue": RELEASE_CUE_SQL,
@@ -165,13 +160,13 @@ def build_paper_facts(con: duckdb.DuckDBPyConnection, *, processes: int | None =
     con.execute(
         f"insert into {FACTS_TABLE} select content_hash, ?, authors, [], [], false, [], null "
         "from _arxiv_facts_todo where not needs_python",
-        [version],
+        [RULES_VERSION],
     )
     plain, computed = con.execute(
         "select count(*) filter (where not needs_python), count(*) from _arxiv_facts_todo"
     ).fetchone()
     batches = (computed - plain + BATCH - 1) // BATCH
-    _classify_batches(con, version, batches, min(processes or _cores(), batches))
+    _classify_batches(con, batches, min(processes or _cores(), batches))
     con.execute("drop table _arxiv_facts_todo")
     if computed:
         logger.info(
@@ -181,7 +176,7 @@ def build_paper_facts(con: duckdb.DuckDBPyConnection, *, processes: int | None =
     return computed
 
 
-def _classify_batches(con: duckdb.DuckDBPyConnection, version: str, batches: int, processes: int) -> None:
+def _classify_batches(con: duckdb.DuckDBPyConnection, batches: int, processes: int) -> None:
     """Each batch of `_arxiv_facts_todo` that needs Python through the rules, and its facts stored.
 
     With more than one process, batches go to fresh (`spawn`ed) processes while this one reads the
@@ -194,7 +189,7 @@ def _classify_batches(con: duckdb.DuckDBPyConnection, version: str, batches: int
     if processes <= 1:
         for batch in range(batches):
             rows = _batch_rows(con, batch)
-            _store_facts(con, version, rows, classify_rows(rows))
+            _store_facts(con, rows, classify_rows(rows))
         return
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         waiting: deque[tuple[list[tuple], Future[list[dict[str, object]]]]] = deque()
@@ -203,9 +198,9 @@ def _classify_batches(con: duckdb.DuckDBPyConnection, version: str, batches: int
             waiting.append((rows, pool.submit(classify_rows, rows)))
             if len(waiting) > processes:
                 rows, facts = waiting.popleft()
-                _store_facts(con, version, rows, facts.result())
+                _store_facts(con, rows, facts.result())
         for rows, facts in waiting:
-            _store_facts(con, version, rows, facts.result())
+            _store_facts(con, rows, facts.result())
 
 
 def _cores() -> int:
@@ -226,11 +221,11 @@ def classify_rows(rows: list[tuple]) -> list[dict[str, object]]:
     return [paper_facts(title, abstract, comment, authors) for _, title, abstract, comment, authors in rows]
 
 
-def _store_facts(con: duckdb.DuckDBPyConnection, version: str, rows: list[tuple], facts: list[dict[str, object]]) -> None:
+def _store_facts(con: duckdb.DuckDBPyConnection, rows: list[tuple], facts: list[dict[str, object]]) -> None:
     con.execute(
         f"insert into {FACTS_TABLE} select unnest($hashes), $rules, unnest($authors::varchar[][]), "
         "unnest($code_urls::varchar[][]), unnest($hf_urls::varchar[][]), unnest($is_model_paper::boolean[]), "
         "unnest($announced_models::varchar[][]), unnest($model_evidence::varchar[])",
-        {"hashes": [row[0] for row in rows], "rules": version,
+        {"hashes": [row[0] for row in rows], "rules": RULES_VERSION,
          **{name: [fact[name] for fact in facts] for name in FACT_COLUMNS}},
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import gc
 import hashlib
-import inspect
 import logging
 import sys
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import duckdb
 from transforms import family, labels, organizations, releases
 from transforms.organizations import Registry, load_registry, registry_text
 from transforms.releases import Member, Override, ReleaseBuild, ReleaseOptions, StoredRelease, build_releases
+from transforms.source_digest import source_digest
 from warehouse.sql_files import read_sql
 
 MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_arxiv", "int_members_paperswithcode")
@@ -36,11 +36,7 @@ MEMBER_COLUMNS = tuple(item.name for item in fields(Member) if item.name != "con
 DEFAULT_OVERRIDES = "data/overrides.csv"
 DIGESTS_TABLE = "_release_digests"
 RULES_TABLE = "_release_rules"
-_CODE = "".join(
-    inspect.getsource(module) for module in (releases, labels, family, organizations, sys.modules[__name__])
-)
-"""The rules' source, read once as the code is imported: a file edited while a process runs must not
-be mistaken for the code it runs (the rows it writes would be stored under the new code's digest)."""
+_CODE_DIGEST = source_digest(releases, labels, family, organizations, sys.modules[__name__])
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +76,7 @@ def rules_digest(inputs: ReleaseInputs, overrides: list[Override]) -> str:
     """What every release row is a function of besides its members: the rules' code and the tables'
     schema, the registry, the overrides and the options. Any change to them rewrites every row, as
     does another DuckDB version."""
-    parts = (_CODE, read_sql("curated", "release_tables"), registry_text(inputs.registry_path), repr(overrides),
+    parts = (_CODE_DIGEST, read_sql("curated", "release_tables"), registry_text(inputs.registry_path), repr(overrides),
              repr(inputs.options), duckdb.__version__)  # DuckDB's `hash` gives the members' content digests
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
