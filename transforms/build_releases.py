@@ -35,6 +35,7 @@ MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_ar
 MEMBER_COLUMNS = tuple(item.name for item in fields(Member) if item.name != "content_digest")
 DEFAULT_OVERRIDES = "data/overrides.csv"
 DIGESTS_TABLE = "_release_digests"
+DIGEST_COLUMNS = ("release_id", "cluster_digest", "row_digest")
 RULES_TABLE = "_release_rules"
 _CODE_DIGEST = source_digest(releases, labels, family, organizations, sys.modules[__name__])
 
@@ -106,9 +107,10 @@ def _write(
 ) -> None:
     """The build's rows in place of the stored ones it replaces; all tables anew when nothing was stored."""
     if previous:
-        _delete(con, "releases", set(previous) - build.kept_rows)
+        rewritten = set(previous) - build.kept_rows
+        _delete(con, "releases", rewritten)
         _delete(con, "release_members", set(previous) - build.kept_members)
-        _delete(con, DIGESTS_TABLE, set(previous) - build.kept_rows)
+        _delete(con, DIGESTS_TABLE, rewritten)
         con.execute("delete from release_exclusions")
         con.execute("delete from overrides")
     else:
@@ -120,10 +122,8 @@ def _write(
     _insert(con, "releases", build.releases, _columns(con, "releases"))
     _insert(con, "release_members", build.members, _columns(con, "release_members"))
     _insert(con, "release_exclusions", build.exclusions, _columns(con, "release_exclusions"))
-    written = [row for row in build.digests if row[0] not in build.kept_rows]
-    ids, clusters, rows = (list(column) for column in zip(*written)) if written else ([], [], [])
-    con.execute(f"insert into {DIGESTS_TABLE} select unnest($ids), unnest($clusters), unnest($rows)",
-                {"ids": ids, "clusters": clusters, "rows": rows})
+    digests = [dict(zip(DIGEST_COLUMNS, row)) for row in build.digests if row[0] not in build.kept_rows]
+    _insert(con, DIGESTS_TABLE, digests, DIGEST_COLUMNS)
 
 
 def stored_releases(con: duckdb.DuckDBPyConnection, rules: str) -> dict[str, StoredRelease]:
