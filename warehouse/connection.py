@@ -45,22 +45,20 @@ def open_work_db(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckD
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(path)
-    if memory_limit is not None:
-        con.execute("set memory_limit = ?", [memory_limit])
     apply_migrations(con)
     if memory_limit is not None:
-        con.execute("set memory_limit = ?", [f"{memory_limit_with_raw_index(con)}B"])
+        con.execute("set memory_limit = ?", [f"{memory_limit_with_raw_index(con, memory_limit)}B"])
     return con
 
 
-def memory_limit_with_raw_index(con: duckdb.DuckDBPyConnection) -> int:
-    """The connection's memory limit in bytes plus room for the largest raw table's key index."""
-    limit = TypeAdapter(ByteSize).validate_python(con.execute("select current_setting('memory_limit')").fetchone()[0])
+def memory_limit_with_raw_index(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
+    """`memory_limit` (a size such as '128MB'; pydantic's units are DuckDB's) in bytes, plus room for the
+    largest raw table's key index."""
     rows = con.execute(
         "select coalesce(max(estimated_size), 0) from duckdb_tables() "
         "where database_name = current_database() and starts_with(table_name, 'raw_')"
     ).fetchone()[0]
-    return int(limit) + rows * INDEX_BYTES_PER_RAW_ROW
+    return int(TypeAdapter(ByteSize).validate_python(memory_limit)) + rows * INDEX_BYTES_PER_RAW_ROW
 
 
 @contextmanager
