@@ -8,6 +8,7 @@ distinguishing words are kept, only size, tuning-variant and file-format tokens 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 SIZE_TOKEN = re.compile(
     r"^(?:"
@@ -46,12 +47,8 @@ _VERSION_PREFIX = re.compile(r"^v(?=\d)")
 _WORDS_AND_SEPARATORS = re.compile(r"([\s\-_]+)")
 
 
-def family_tokens(name: str, org_words: frozenset[str] = frozenset()) -> list[str]:
-    """Lower-case tokens of a name with sizes, variants and formats removed; parenthesised notes dropped.
-
-    Leading words of the organization's own name go too (`Meta-Llama-3` is `llama 3`), so that a
-    Hub repo and Epoch's row for the same model meet.
-    """
+def name_tokens(name: str) -> list[str]:
+    """Lower-case tokens of a name with sizes, variants and formats removed; parenthesised notes dropped."""
     text = _PARENTHESES.sub(" ", name.split("/")[-1].lower())
     tokens: list[str] = []
     for raw in _SEPARATORS.split(text):
@@ -61,9 +58,16 @@ def family_tokens(name: str, org_words: frozenset[str] = frozenset()) -> list[st
             token = token.strip(".")
             if token and not _is_dropped(token):
                 tokens.append(token)
-    while len(tokens) > 1 and tokens[0] in org_words:
-        tokens.pop(0)
     return tokens
+
+
+def _without_org_words(tokens: Sequence[str], org_words: frozenset[str]) -> Sequence[str]:
+    """Leading words of the organization's own name go (`Meta-Llama-3` is `llama 3`), so that a Hub repo
+    and Epoch's row for the same model meet; the last token always stays."""
+    start = 0
+    while len(tokens) - start > 1 and tokens[start] in org_words:
+        start += 1
+    return tokens[start:]
 
 
 def _is_dropped(token: str) -> bool:
@@ -72,7 +76,30 @@ def _is_dropped(token: str) -> bool:
 
 def family_key(name: str, org_words: frozenset[str] = frozenset()) -> str:
     """The family a model name belongs to, for grouping variants: `Llama-2-13b-chat-hf` → `llama 2`."""
-    return " ".join(family_tokens(name, org_words)) or name.strip().lower()
+    return _joined(name, _without_org_words(name_tokens(name), org_words))
+
+
+def _joined(name: str, tokens: Sequence[str]) -> str:
+    return " ".join(tokens) or name.strip().lower()
+
+
+class FamilyKeys:
+    """`family_key` for one build, each name split into tokens once.
+
+    A build asks for a name's key up to four times (matching, naming, lineage; with its organization's
+    words and without), and splitting the name is what costs: the tokens are remembered by name and
+    only the organization's words taken off per call (a warm rebuild's grouping at a fifth of Hub
+    scale: 22.8 -> 20.3 s against remembering each (name, words) pair's key).
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, name: str, org_words: frozenset[str] = frozenset()) -> str:
+        tokens = self._tokens.get(name)
+        if tokens is None:
+            tokens = self._tokens[name] = tuple(name_tokens(name))
+        return _joined(name, _without_org_words(tokens, org_words) if org_words else tokens)
 
 
 def display_family(name: str) -> str:

@@ -9,16 +9,15 @@ function of its inputs, sorted before use, so two rebuilds give identical releas
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
 
-from transforms.family import display_family, family_key, is_conversion
+from transforms.family import FamilyKeys, display_family, is_conversion
 from transforms.labels import (
     MODALITIES,
     QUALITY_TIERS,
@@ -32,8 +31,6 @@ from transforms.organizations import ORG_TYPES, Organization, Registry
 
 SOURCE_ORDER = {"epoch": 0, "huggingface": 1, "arxiv": 2, "paperswithcode": 3}
 ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
-FamilyKeys = Callable[..., str]
-"""`family_key`, remembered for one build (`functools.cache`)."""
 LINEAGE_COLUMNS = ("base_release_id", "base_model", "lineage_relation")
 OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
 
@@ -176,7 +173,7 @@ def build_releases(
     groups = _UnionFind(by_key)
     split = {o.member_key for o in overrides if o.action == "split"}
     claimed_arxiv = _link_identifiers(kept, by_key, groups, split, options)
-    family_keys: FamilyKeys = functools.cache(family_key)  # asked three times a name: matching, naming, lineage
+    family_keys = FamilyKeys()
     _link_families(kept, orgs, groups, split, options, family_keys)
     for override in overrides:
         if override.action == "merge":

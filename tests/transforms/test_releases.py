@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from transforms.family import family_key
+from transforms.family import FamilyKeys, family_key
 from transforms.organizations import Registry, load_registry
 from transforms.releases import Member, Override, ReleaseOptions, build_releases
 
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 REGISTRY_CSV = """org_id,name,org_type,aliases,hf_namespaces
 meta,Meta AI,big_tech,Meta,meta-llama|facebook
 anthropic,Anthropic,ai_lab,,
@@ -41,6 +43,19 @@ def releases_by_member(members: list[Member], registry: Registry, **kwargs: obje
     release_of = {row["member_key"]: row["release_id"] for row in build.members}
     by_id = {release["release_id"]: release for release in build.releases}
     return {key: by_id[release_id] for key, release_id in release_of.items()}
+
+
+def test_a_builds_remembered_family_keys_equal_family_key_whatever_order_they_are_asked_in() -> None:
+    """Tokens are remembered by name, the organization's words taken off per call: never one call's for another's."""
+    names = [row["Model"] for row in csv.DictReader((FIXTURES / "epoch" / "notable_ai_models_snapshot_2026-07-19.csv").open(encoding="utf-8"))]
+    names += [model["id"] for model in json.loads((FIXTURES / "huggingface" / "api_models_page_2026-09-28_from_slice.json").read_text("utf-8"))]
+    # each name with no words, then with its own first word as its organization's (`Meta` of `Meta-Llama-3`)
+    asked = [(name, words) for name in names for words in (frozenset(), frozenset(family_key(name).split()[:1]))]
+    stripped = sum(family_key(name, words) != family_key(name) for name, words in asked)
+    assert len(names) > 500 and stripped > 300
+    for order in (asked, asked[::-1]):
+        keys = FamilyKeys()
+        assert [keys(name, words) for name, words in order] == [family_key(name, words) for name, words in order]
 
 
 @pytest.mark.parametrize(
