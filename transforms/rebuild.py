@@ -1,9 +1,10 @@
 """Rebuild staging, curated tables and views from raw, in dependency order, on a caller's connection.
 
 Everything downstream of raw is derived: two rebuilds from the same raw tables give identical
-tables, and a bug fix reaches history without refetching. Staging is replaced whole on every run;
-the release tables keep the rows whose inputs did not change (`transforms.build_releases`), which
-gives the same tables as replacing them.
+tables, and a bug fix reaches history without refetching. The small staging tables are replaced
+whole on every run; the two that follow millions of raw keys restage only the keys with a new raw
+version (`transforms.keyed_staging`), and the release tables keep the rows whose inputs did not
+change (`transforms.build_releases`), which gives the same tables as replacing them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import duckdb
 
 from transforms.arxiv_facts import build_paper_facts
 from transforms.build_releases import ReleaseInputs, build_release_tables
+from transforms.keyed_staging import KEYED_MODELS, stage_keyed
 from warehouse.raw import transaction
 from warehouse.sql_files import read_sql
 
@@ -50,7 +52,10 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
     with transaction(con):
         build_paper_facts(con)  # Python facts `stg_arxiv__papers` joins (DuckDB runs no Python UDFs without numpy)
         for name in STAGING:
-            built.append(_build_table(con, "staging", name))
+            if name in KEYED_MODELS:
+                built.append(Built("staging", name, stage_keyed(con, KEYED_MODELS[name]).rows))
+            else:
+                built.append(_build_table(con, "staging", name))
         release_build = build_release_tables(con, inputs)
         built.append(Built("curated", "releases", len(release_build.digests)))
         built.append(Built("curated", "release_members", _count(con, "release_members")))

@@ -2,6 +2,8 @@
 -- Texts are whitespace-normalised; authors are repaired where arXiv double-encoded them (raw keeps
 -- them as received). Links, repaired names and the model-paper verdict come from Python
 -- (`transforms/arxiv_facts.py`), joined one-to-one on the payload's content hash.
+-- A rebuild restages only the keys with a new raw version: it reads their rows in place of the view below
+-- (`transforms/keyed_staging.py`), so every other CTE must read the raw record through `latest`.
 with latest as (
     select source_key, content_hash, payload
     from raw_arxiv__papers_latest

@@ -1,6 +1,8 @@
 -- one row per Hub repo: its latest landed version, unpacked
 -- Reads both shapes raw holds: listing records (lineage in tags and cardData.base_model) and hub-stats rows
 -- (lineage also in baseModels {models: [{id}], relation}). Tags are the Hub's own, computed from the card.
+-- A rebuild restages only the keys with a new raw version: it reads their rows in place of the view below
+-- (`transforms/keyed_staging.py`), so every other CTE must read the raw record through `latest`.
 with latest as (
     select source_key, payload, fetched_at
     from raw_huggingface__models_latest

@@ -1,0 +1,151 @@
+"""Staging tables that follow a raw table key by key, brought up to date by restaging only what changed.
+
+`stg_huggingface__models` and `stg_arxiv__papers` hold one row per raw key, a function of that key's
+latest raw version alone (and, for arXiv, of the facts stored for that version's payload). A night
+lands a few thousand new versions among millions, so a rebuild unpacks only the keys whose latest
+version it has not staged yet: at full Hub size that is 33 s of JSON unpacking a night saved, and a
+commit that writes a few thousand rows instead of two whole tables.
+
+`_staged_versions` records the raw version behind each staged row and `_staging_rules` what every
+row of a table is a function of besides its raw record: the model's SQL, the DuckDB version that ran
+it and any rules it joins. A change of those, or a table whose rows no longer match what was recorded
+(edited by hand, say), restages the whole table, as a first build does. Either way the table ends
+with the same rows as `create table ... as` the model's SQL; only their physical order may differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import duckdb
+
+from transforms.arxiv_facts import RULES_VERSION as ARXIV_FACTS_RULES
+from warehouse.sql_files import read_sql
+
+logger = logging.getLogger(__name__)
+
+VERSIONS_TABLE = "_staged_versions"
+RULES_TABLE = "_staging_rules"
+CREATE_BOOKKEEPING = f"""
+create table if not exists {VERSIONS_TABLE} (model varchar not null, source_key varchar not null, version integer not null);
+create table if not exists {RULES_TABLE} (model varchar primary key, rules varchar not null);
+"""
+# No primary key on the versions: its index would sit in memory for millions of keys, and every write
+# here goes through the statements below, which keep one row per (model, key).
+
+
+RESTAGED_LATEST = "_restaged_latest"
+"""The latest raw rows of the keys being restaged, read by the model's SQL in place of `<raw_table>_latest`."""
+
+
+@dataclass(frozen=True)
+class KeyedModel:
+    """A staging model with one row per key of `raw_table`, the key in `key_column`."""
+
+    name: str
+    raw_table: str
+    key_column: str
+    joins: str = ""
+    """A digest of anything else its rows are a function of (the arXiv facts' rules)."""
+
+    def sql(self, latest: str | None = None) -> str:
+        """The model's SQL, over `latest` in place of every key's latest raw row if given.
+
+        DuckDB does not push a filter on the key through the model's window (`_latest`) and JSON
+        unpacking, so restaging 10,000 of 500,000 repos by filtering the model's output unpacked them
+        all (1.9 s, against 2.3 s for the whole table); the model reads the restaged keys alone instead.
+        """
+        sql = read_sql("staging", self.name)
+        if latest is None:
+            return sql
+        source = f"from {self.raw_table}_latest\n"
+        if sql.count(source) != 1:
+            raise ValueError(f"{self.name}.sql must read {self.raw_table}_latest once, in a line `{source.strip()}`")
+        return sql.replace(source, f"from {latest}\n")
+
+
+KEYED_MODELS: dict[str, KeyedModel] = {
+    model.name: model
+    for model in (
+        KeyedModel("stg_huggingface__models", "raw_huggingface__models", "repo_id"),
+        KeyedModel("stg_arxiv__papers", "raw_arxiv__papers", "arxiv_id", joins=ARXIV_FACTS_RULES),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Staged:
+    rows: int
+    restaged: int
+
+
+def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
+    """Bring `model`'s table up to date with raw; the caller holds the transaction.
+
+    Returns the table's rows and how many of them were (re)staged this time.
+    """
+    con.execute(CREATE_BOOKKEEPING)
+    sql = model.sql()
+    rules = hashlib.sha256("\n".join((sql, model.joins, duckdb.__version__)).encode("utf-8")).hexdigest()[:16]
+    if _in_step(con, model, rules):
+        restaged = _restage_changed(con, model)
+        rows = _count(con, model.name)
+        if rows == _recorded(con, model):
+            logger.info("%s: %s rows, %s restaged", model.name, f"{rows:,}", f"{restaged:,}")
+            return Staged(rows, restaged)
+        logger.warning("%s: %s rows against %s recorded versions after restaging; staging it whole",
+                       model.name, f"{rows:,}", f"{_recorded(con, model):,}")
+    rows = _stage_whole(con, model, sql, rules)
+    logger.info("%s: %s rows, all staged", model.name, f"{rows:,}")
+    return Staged(rows, rows)
+
+
+def _in_step(con: duckdb.DuckDBPyConnection, model: KeyedModel, rules: str) -> bool:
+    """Whether the table exists and was staged under these rules (its row count is checked after restaging)."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() and table_name = ?",
+        [model.name],
+    ).fetchone()[0]
+    stored = con.execute(f"select rules from {RULES_TABLE} where model = ?", [model.name]).fetchone()
+    return bool(exists) and stored == (rules,)
+
+
+def _restage_changed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
+    """Replace the rows of keys whose latest raw version is not the one staged (new keys included)."""
+    con.execute(
+        f"create or replace temporary table _pending as "
+        f"select source_key, max(version) as version from {model.raw_table} group by source_key "
+        f"except select source_key, version from {VERSIONS_TABLE} where model = ?",
+        [model.name],
+    )
+    pending = _count(con, "_pending")
+    if pending:
+        con.execute(f"create or replace temporary table {RESTAGED_LATEST} as "
+                    f"select raw.* from {model.raw_table} raw inner join _pending using (source_key, version)")
+        con.execute(f"delete from {model.name} where {model.key_column} in (select source_key from _pending)")
+        con.execute(f"delete from {VERSIONS_TABLE} where model = ? and source_key in (select source_key from _pending)",
+                    [model.name])
+        con.execute(f"insert into {model.name} {model.sql(RESTAGED_LATEST)}")
+        con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, version from _pending", [model.name])
+        con.execute(f"drop table {RESTAGED_LATEST}")
+    con.execute("drop table _pending")
+    return pending
+
+
+def _stage_whole(con: duckdb.DuckDBPyConnection, model: KeyedModel, sql: str, rules: str) -> int:
+    con.execute(f"create or replace table {model.name} as {sql}")
+    con.execute(f"delete from {VERSIONS_TABLE} where model = ?", [model.name])
+    con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, max(version) from {model.raw_table} group by source_key",
+                [model.name])
+    con.execute(f"insert or replace into {RULES_TABLE} values (?, ?)", [model.name, rules])
+    return _count(con, model.name)
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
+    return con.execute(f"select count(*) from {VERSIONS_TABLE} where model = ?", [model.name]).fetchone()[0]
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
