@@ -33,6 +33,8 @@ from warehouse.sql_files import read_sql
 
 MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_arxiv", "int_members_paperswithcode")
 MEMBER_COLUMNS = tuple(item.name for item in fields(Member) if item.name != "content_digest")
+MOMENT_COLUMNS = ("first_seen_at", "last_seen_at")
+"""Read as microseconds since 1970 (`Member.first_seen_at`)."""
 DEFAULT_OVERRIDES = "data/overrides.csv"
 DIGESTS_TABLE = "_release_digests"
 DIGEST_COLUMNS = ("release_id", "cluster_digest", "row_digest")
@@ -54,9 +56,10 @@ class ReleaseInputs:
 def read_members(con: duckdb.DuckDBPyConnection) -> list[Member]:
     """Every candidate member from every source's `int_members_*` select, with a hash of its columns."""
     members = []
-    select_list = ", ".join(MEMBER_COLUMNS)
+    select_list = ", ".join(f"epoch_us({column})" if column in MOMENT_COLUMNS else column for column in MEMBER_COLUMNS)
+    hashed = ", ".join(MEMBER_COLUMNS)
     for model in MEMBER_MODELS:
-        cursor = con.execute(f"select {select_list}, hash({select_list}) from ({read_sql('intermediate', model)})")
+        cursor = con.execute(f"select {select_list}, hash({hashed}) from ({read_sql('intermediate', model)})")
         while rows := cursor.fetchmany(50_000):
             members.extend(Member(*row) for row in rows)
     return members

@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
 
 from transforms.family import FamilyKeys, display_family, is_conversion
@@ -32,6 +32,7 @@ from transforms.organizations import ORG_TYPES, Organization, Registry
 SOURCE_ORDER = {"epoch": 0, "huggingface": 1, "arxiv": 2, "paperswithcode": 3}
 ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
 LINEAGE_COLUMNS = ("base_release_id", "base_model", "lineage_relation")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
 
 
@@ -49,8 +50,11 @@ class Member:
     organization: str | None = None
     hf_author: str | None = None
     released_on: date | None = None
-    first_seen_at: datetime | None = None
-    last_seen_at: datetime | None = None
+    first_seen_at: int | None = None
+    """When raw first held the record, in microseconds since 1970 (UTC), as `last_seen_at`: read as
+    numbers, since DuckDB's conversion of each TIMESTAMPTZ into a `datetime` was 40% of reading the
+    members (at full Hub size 23.6 s, 13.7 s without); only the releases assembled make `datetime`s."""
+    last_seen_at: int | None = None
     arxiv_ids: list[str] = field(default_factory=list)
     linked_hf_repos: list[str] = field(default_factory=list)
     base_names: list[str] = field(default_factory=list)
@@ -463,12 +467,16 @@ def _assemble(
             "is_notable": notable_reason,
             "has_evaluation": ", ".join(evidence) if evidence else "no model-index, evalResults, Papers With Code results, Epoch benchmark data or Open LLM Leaderboard entry",
         },
-        "first_seen_at": min((m.first_seen_at for m in ordered if m.first_seen_at), default=None),
-        "updated_at": max((m.last_seen_at for m in ordered if m.last_seen_at), default=None),
+        "first_seen_at": _moment(min((m.first_seen_at for m in ordered if m.first_seen_at is not None), default=None)),
+        "updated_at": _moment(max((m.last_seen_at for m in ordered if m.last_seen_at is not None), default=None)),
         "open_llm_v1_average": max((m.open_llm_v1_average for m in ordered if m.open_llm_v1_average is not None), default=None),
         "open_llm_v2_average": max((m.open_llm_v2_average for m in ordered if m.open_llm_v2_average is not None), default=None),
         "_members": ordered,
     }
+
+
+def _moment(microseconds: int | None) -> datetime | None:
+    return None if microseconds is None else _EPOCH + timedelta(microseconds=microseconds)
 
 
 def _evaluation_evidence(ordered: list[Member]) -> list[str]:

@@ -16,12 +16,14 @@ import pytest
 
 from sources import epoch
 from sources.records import RawRecord
+from transforms.build_releases import MEMBER_MODELS
 from transforms.family import family_key
 from transforms.labels import MODALITIES, QUALITY_TIERS
 from transforms.organizations import ORG_TYPES
 from transforms.rebuild import rebuild
 from warehouse.connection import open_work_db
 from warehouse.raw import land_page, transaction
+from warehouse.sql_files import read_sql
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -87,6 +89,22 @@ def test_every_release_has_a_member_and_reasons_for_its_labels(built: duckdb.Duc
         "or label_reasons ->> 'modality' is null or label_reasons ->> 'quality_tier' is null"
     ).fetchone()[0]
     assert (orphans, unexplained) == (0, 0)
+
+
+def test_a_releases_first_and_last_seen_are_its_members_own(built: duckdb.DuckDBPyConnection) -> None:
+    """The members' landing times reach Python as microseconds and come back as the same instants."""
+    members = " union all ".join(
+        f"select member_key, first_seen_at, last_seen_at from ({read_sql('intermediate', model)})" for model in MEMBER_MODELS
+    )
+    differing = built.execute(
+        f"with members as ({members}), expected as ("
+        "    select rm.release_id, min(m.first_seen_at) as first_seen_at, max(m.last_seen_at) as updated_at"
+        "    from release_members rm join members m using (member_key) group by rm.release_id"
+        ") select count(*), count(*) filter (where r.first_seen_at is distinct from e.first_seen_at"
+        "   or r.updated_at is distinct from e.updated_at)"
+        " from releases r join expected e using (release_id)"
+    ).fetchone()
+    assert differing[0] > 1_000 and differing[1] == 0
 
 
 def test_two_rebuilds_from_raw_give_identical_tables(built: duckdb.DuckDBPyConnection) -> None:
