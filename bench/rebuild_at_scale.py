@@ -8,8 +8,8 @@ is kept under `--workdir` and reused by later runs and by `bench/nightly_run.py`
 `bench/view_latency.py`.
 
 Then times `transforms.rebuild.rebuild` + `warehouse.publish.publish` in a child process per run
-(so each run's peak RSS is its own): once cold (no arXiv facts and no stored releases yet: a first
-build, or the first after a rule edit) and `--runs` times warm (nothing new since the last build:
+(so each run's peak RSS is its own): once cold (no arXiv facts, no stored releases and no staged
+versions yet: a first build, or the first after a rule edit) and `--runs` times warm (nothing new since the last build:
 facts and release rows are reused; `bench/nightly_run.py` adds a night's data). Prints per-stage
 seconds, medians, peak memory, and checks that two rebuilds give identical release tables.
 
@@ -168,7 +168,7 @@ def filled(workdir: Path, sizes: Sizes, *, log=print) -> Path:
 
 def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limit: str | None = None) -> dict[str, object]:
     """Rebuild and publish `work` once; seconds per stage, peak RSS of this process, row counts, table digests."""
-    from transforms import arxiv_facts, build_releases, rebuild as rebuild_module
+    from transforms import arxiv_facts, build_releases, keyed_staging, rebuild as rebuild_module
     from warehouse.publish import publish
 
     stages: dict[str, float] = {}
@@ -193,9 +193,11 @@ def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limi
     if cold:
         con.execute(f"drop table if exists {arxiv_facts.FACTS_TABLE}")
         con.execute(f"drop table if exists {build_releases.RULES_TABLE}")
+        con.execute(f"drop table if exists {keyed_staging.RULES_TABLE}")  # the large staging tables staged whole
     with ExitStack() as patches:
         timing(patches, rebuild_module, "build_paper_facts", lambda *a: "arxiv facts (Python rules)")
         timing(patches, rebuild_module, "_build_table", lambda con, layer, name: f"{layer} {name}")
+        timing(patches, rebuild_module, "stage_keyed", lambda con, model: f"staging {model.name}")
         timing(patches, build_releases, "read_members", lambda *a: "releases: read members")
         timing(patches, build_releases, "stored_releases", lambda *a: "releases: read stored digests")
         timing(patches, build_releases, "_delete", lambda con, table, *a: f"releases: delete changed {table}")
