@@ -29,6 +29,7 @@ from transforms import family, labels, organizations, releases
 from transforms.organizations import Registry, load_registry, registry_text
 from transforms.releases import Member, Override, ReleaseBuild, ReleaseOptions, StoredRelease, build_releases
 from transforms.source_digest import source_digest
+from warehouse.connection import table_names
 from warehouse.sql_files import read_sql
 
 MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_arxiv", "int_members_paperswithcode")
@@ -131,9 +132,7 @@ def _write(
 
 def stored_releases(con: duckdb.DuckDBPyConnection, rules: str) -> dict[str, StoredRelease]:
     """The last build's releases by id, if it ran under the same rules; else none (everything is rebuilt)."""
-    tables = {row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database()").fetchall()}
-    if not {RULES_TABLE, DIGESTS_TABLE, "releases"} <= tables:
+    if not {RULES_TABLE, DIGESTS_TABLE, "releases"} <= table_names(con):
         return {}
     if con.execute(f"select count(*) from {RULES_TABLE} where rules = ?", [rules]).fetchone()[0] != 1:
         return {}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import duckdb
 
 from transforms.arxiv_facts import RULES_VERSION as ARXIV_FACTS_RULES
+from warehouse.connection import row_count, table_names
 from warehouse.sql_files import read_sql
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
     rules = hashlib.sha256("\n".join((sql, model.joins, duckdb.__version__)).encode("utf-8")).hexdigest()[:16]
     if _in_step(con, model, rules):
         restaged = _restage_changed(con, model)
-        rows = _count(con, model.name)
+        rows = row_count(con, model.name)
         if rows == _recorded(con, model):
             logger.info("%s: %s rows, %s restaged", model.name, f"{rows:,}", f"{restaged:,}")
             return Staged(rows, restaged)
@@ -101,12 +102,8 @@ def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
 
 def _in_step(con: duckdb.DuckDBPyConnection, model: KeyedModel, rules: str) -> bool:
     """Whether the table exists and was staged under these rules (its row count is checked after restaging)."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() and table_name = ?",
-        [model.name],
-    ).fetchone()[0]
     stored = con.execute(f"select rules from {RULES_TABLE} where model = ?", [model.name]).fetchone()
-    return bool(exists) and stored == (rules,)
+    return model.name in table_names(con) and stored == (rules,)
 
 
 def _restage_changed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
@@ -117,7 +114,7 @@ def _restage_changed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
         f"except select source_key, version from {VERSIONS_TABLE} where model = ?",
         [model.name],
     )
-    pending = _count(con, "_pending")
+    pending = row_count(con, "_pending")
     if pending:
         con.execute(f"create or replace temporary table {RESTAGED_LATEST} as "
                     f"select raw.* from {model.raw_table} raw inner join _pending using (source_key, version)")
@@ -137,12 +134,8 @@ def _stage_whole(con: duckdb.DuckDBPyConnection, model: KeyedModel, sql: str, ru
     con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, max(version) from {model.raw_table} group by source_key",
                 [model.name])
     con.execute(f"insert or replace into {RULES_TABLE} values (?, ?)", [model.name, rules])
-    return _count(con, model.name)
+    return row_count(con, model.name)
 
 
 def _recorded(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
     return con.execute(f"select count(*) from {VERSIONS_TABLE} where model = ?", [model.name]).fetchone()[0]
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"select count(*) from {table}").fetchone()[0]

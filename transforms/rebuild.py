@@ -15,6 +15,7 @@ import duckdb
 from transforms.arxiv_facts import build_paper_facts
 from transforms.build_releases import ReleaseInputs, build_release_tables
 from transforms.keyed_staging import KEYED_MODELS, stage_keyed
+from warehouse.connection import row_count
 from warehouse.raw import transaction
 from warehouse.sql_files import read_sql
 
@@ -58,7 +59,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
                 built.append(_build_table(con, "staging", name))
         release_build = build_release_tables(con, inputs)
         built.append(Built("curated", "releases", len(release_build.digests)))
-        built.append(Built("curated", "release_members", _count(con, "release_members")))
+        built.append(Built("curated", "release_members", row_count(con, "release_members")))
         built.append(Built("curated", "release_exclusions", len(release_build.exclusions)))
         built.extend(build_over_releases(con))
     return built
@@ -70,17 +71,13 @@ def build_over_releases(con: duckdb.DuckDBPyConnection) -> list[Built]:
     built = [_build_table(con, "curated", name) for name in CURATED]
     for name in VIEWS:
         create_view(con, name)
-        built.append(Built("views", name, con.execute(f"select count(*) from {name}").fetchone()[0]))
+        built.append(Built("views", name, row_count(con, name)))
     return built
 
 
 def _build_table(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> Built:
     con.execute(f"create or replace table {name} as {read_sql(layer, name)}")
-    return Built(layer, name, _count(con, name))
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
+    return Built(layer, name, row_count(con, name))
 
 
 def create_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -61,6 +61,17 @@ def memory_limit_with_raw_index(con: duckdb.DuckDBPyConnection, memory_limit: st
     return int(TypeAdapter(ByteSize).validate_python(memory_limit)) + rows * INDEX_BYTES_PER_RAW_ROW
 
 
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables of the connection's current database (what a derived table's bookkeeping checks first)."""
+    return {row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database()").fetchall()}
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rows of `table`, one of our own table or view names (never user input)."""
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
 @contextmanager
 def writer_lock(work_db: Path, *, wait_seconds: float, poll_seconds: float = 1.0) -> Iterator[None]:
     """Serialize writers: a second run waits up to `wait_seconds`, then fails saying who holds the lock.
