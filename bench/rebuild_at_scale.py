@@ -200,6 +200,8 @@ def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limi
         timing(patches, rebuild_module, "stage_keyed", lambda con, model: f"staging {model.name}")
         timing(patches, build_releases, "read_members", lambda *a: "releases: read members")
         timing(patches, build_releases, "stored_releases", lambda *a: "releases: read stored digests")
+        # includes reading the changed and regrouped members, also counted under "read members"
+        timing(patches, build_releases, "_regroup", lambda *a: "releases: find the clusters to regroup")
         timing(patches, build_releases, "_delete", lambda con, table, *a: f"releases: delete changed {table}")
         timing(patches, build_releases, "build_releases", lambda *a: "releases: match and label (Python)")
         timing(patches, build_releases, "_insert", lambda con, table, *a: f"releases: insert {table}")

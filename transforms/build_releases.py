@@ -6,8 +6,11 @@ and `overrides` out, each written in a few bulk statements.
 
 Release rows are rewritten only where they changed: `_release_digests` keeps each release's digests
 from the last build, and `build_releases` reassembles only the releases whose digests differ (a
-night's new models touch a few thousand of 1.7 million). A change of code, registry, overrides or
-options (`rules_digest`) recreates the tables and writes every row, as a first build does.
+night's new models touch a few thousand of 1.7 million). Grouping, too, runs only where it can
+change: `_release_member_state` keeps each member's content digest, cluster and link tokens, and a
+build reads and regroups only the clusters sharing a token with a member whose content changed
+(`_regroup`), plus the releases whose lineage may now find another parent. A change of code, registry,
+overrides or options (`rules_digest`) recreates the tables and writes every row, as a first build does.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import gc
 import hashlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
@@ -27,19 +32,136 @@ import duckdb
 
 from transforms import family, labels, organizations, releases
 from transforms.organizations import Registry, load_registry, registry_text
-from transforms.releases import Member, Override, ReleaseBuild, ReleaseOptions, StoredRelease, build_releases
+from transforms.family import FamilyKeys
+from transforms.releases import (
+    Member,
+    Override,
+    ReleaseBuild,
+    ReleaseOptions,
+    StoredRelease,
+    Built,
+    Surroundings,
+    build_releases,
+    exclusion_reason,
+    link_tokens,
+    organization_of,
+    stored_release,
+)
 from transforms.source_digest import source_digest
-from warehouse.connection import table_names
+from warehouse.connection import row_count, table_names
 from warehouse.sql_files import read_sql
 
 MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_arxiv", "int_members_paperswithcode")
 MEMBER_COLUMNS = tuple(item.name for item in fields(Member) if item.name != "content_digest")
 MOMENT_COLUMNS = ("first_seen_at", "last_seen_at")
 """Read as microseconds since 1970 (`Member.first_seen_at`)."""
+_CONTENT_DIGEST = f"hash({', '.join(MEMBER_COLUMNS)})"
+"""`Member.content_digest`, as DuckDB computes it."""
 DEFAULT_OVERRIDES = "data/overrides.csv"
 DIGESTS_TABLE = "_release_digests"
 DIGEST_COLUMNS = ("release_id", "cluster_digest", "row_digest")
 RULES_TABLE = "_release_rules"
+STATE_TABLE = "_release_member_state"
+CLAIMS_TABLE = "_release_claims"
+LINEAGE_TABLE = "_release_lineage"
+LINEAGE_COLUMNS = ("release_id", "released_on", "family_keys", "looked_up")
+STATE_COLUMNS = ("member_key", "content_digest", "cluster", "tokens", "hub_author", "hub_arxiv_ids")
+CREATE_STATE_TABLES = f"""
+create or replace table {STATE_TABLE} (member_key varchar, content_digest ubigint, cluster varchar, tokens varchar[],
+    hub_author varchar, hub_arxiv_ids varchar[]);
+create or replace table {CLAIMS_TABLE} (arxiv_id varchar, member_key varchar);
+create or replace table {LINEAGE_TABLE} (release_id varchar, released_on date, family_keys varchar[], looked_up varchar[]);
+"""
+"""What the next build needs to regroup only around a change: per member its cluster and link tokens
+(`transforms.releases.link_tokens`), per arXiv id the member claiming it, per release its date (before
+any override), its family keys and what its lineage looked up."""
+KEYS_TABLE = "_read_members"
+"""A temporary table of the member keys `read_members` is to read."""
+MEMBERS_NOW = """
+create or replace temp table _members_now as
+select member_key, content_digest, has_compute from (
+    {selects}
+)
+"""
+CHANGED_MEMBERS = f"""
+select coalesce(now.member_key, state.member_key) as member_key, now.member_key is null as gone
+from _members_now as now full join {STATE_TABLE} as state on state.member_key = now.member_key
+where now.content_digest is distinct from state.content_digest
+"""
+KEYS_EQUAL_BUT_FOR_CASE = """
+select member_key from _members_now
+where lower(member_key) in (select lower(member_key) from _members_now group by 1 having count(*) > 1)
+"""
+CITING_AUTHORS = f"""
+select arxiv_id, hub_author, member_key
+from (select unnest(hub_arxiv_ids) as arxiv_id, hub_author, member_key from {STATE_TABLE} where hub_arxiv_ids is not null)
+where arxiv_id in (select unnest($ids))
+"""
+STATE_TOKENS = f"select unnest(tokens) from {STATE_TABLE} where member_key in (select unnest($keys)) and tokens is not null"
+CLUSTERS_TO_REGROUP = f"""
+select distinct cluster from (
+    select cluster from {STATE_TABLE} where member_key in (select unnest($keys))
+    union all
+    select cluster from (select cluster, unnest(tokens) as token from {STATE_TABLE}) where token in (select unnest($tokens))
+    union all
+    select cluster from (select cluster, unnest(hub_arxiv_ids) as arxiv_id from {STATE_TABLE})
+    where arxiv_id in (select unnest($flipped))
+    union all
+    select state.cluster from {STATE_TABLE} as state join _members_now as now using (member_key) where now.has_compute
+)
+where cluster is not null
+"""
+MEMBERS_OF_CLUSTERS = f"select member_key from {STATE_TABLE} where cluster in (select unnest($clusters))"
+RELEASES_OF_MEMBERS = "select distinct release_id from release_members where member_key in (select unnest($keys))"
+OUTSIDE_AUTHORS = f"""
+select arxiv_id, list(distinct hub_author)
+from (select unnest(hub_arxiv_ids) as arxiv_id, hub_author, member_key from {STATE_TABLE} where hub_arxiv_ids is not null)
+where arxiv_id in (select unnest($ids)) and member_key not in (select unnest($inside))
+group by arxiv_id
+"""
+STORED_CLAIMS = f"""
+select arxiv_id, member_key from {CLAIMS_TABLE}
+where arxiv_id in (select unnest($ids)) and arxiv_id not in (select unnest($changed))
+"""
+CLAIMS_OF = f"""
+select member_key, list(arxiv_id order by arxiv_id) from {CLAIMS_TABLE}
+where member_key in (select unnest($keys)) group by member_key
+"""
+REPLACED_RELEASES = f"""
+select release_id, r.name, l.released_on, l.family_keys, list(lower(m.member_key) order by m.member_key)
+from releases as r join {LINEAGE_TABLE} as l using (release_id) join release_members as m using (release_id)
+where release_id in (select unnest($ids))
+group by all
+"""
+DEPENDENT_RELEASES = f"""
+with looked_up as (
+    select release_id, coalesce(released_on, date '9999-12-31') as born, unnest(looked_up) as token
+    from {LINEAGE_TABLE} where release_id not in (select unnest($inside))
+)
+select release_id from looked_up where token in (select unnest($always))
+union
+select looked_up.release_id from looked_up join (select unnest($families) as token, unnest($since) as since) as changed
+    using (token)
+where looked_up.born >= changed.since
+union
+select release_id from releases
+where base_release_id in (select unnest($renamed)) and release_id not in (select unnest($inside))
+"""
+"""The releases outside a partial build whose lineage may come out otherwise: they looked up a member whose
+release changed (`k:`), a family that changed at all (`F:`) or at or before their date (`f:`), or their
+parent was renamed."""
+MEMBERS_OF_RELEASES = "select release_id, member_key from release_members where release_id in (select unnest($ids))"
+OUTSIDE_BY_MEMBER = f"""
+select lower(m.member_key), release_id, r.name, l.released_on
+from release_members as m join releases as r using (release_id) join {LINEAGE_TABLE} as l using (release_id)
+where lower(m.member_key) in (select unnest($keys)) and release_id not in (select unnest($inside))
+"""
+OUTSIDE_BY_FAMILY = f"""
+select l.family_key, release_id, r.name, l.released_on
+from (select release_id, released_on, unnest(family_keys) as family_key from {LINEAGE_TABLE}) as l
+    join releases as r using (release_id)
+where l.family_key in (select unnest($families)) and release_id not in (select unnest($inside))
+"""
 _CODE_DIGEST = source_digest(releases, labels, family, organizations, sys.modules[__name__])
 
 logger = logging.getLogger(__name__)
@@ -54,13 +176,18 @@ class ReleaseInputs:
     overrides_path: Path | None = None
 
 
-def read_members(con: duckdb.DuckDBPyConnection) -> list[Member]:
-    """Every candidate member from every source's `int_members_*` select, with a hash of its columns."""
-    members = []
+def read_members(con: duckdb.DuckDBPyConnection, keys: set[str] | None = None) -> list[Member]:
+    """Every candidate member from every source's `int_members_*` select, with a hash of its columns;
+    with `keys`, only those members."""
+    members: list[Member] = []
+    if keys is not None:
+        if not keys:
+            return members
+        con.execute(f"create or replace temp table {KEYS_TABLE} as select unnest($keys) as member_key", {"keys": sorted(keys)})
     select_list = ", ".join(f"epoch_us({column})" if column in MOMENT_COLUMNS else column for column in MEMBER_COLUMNS)
-    hashed = ", ".join(MEMBER_COLUMNS)
+    where = "" if keys is None else f" where member_key in (select member_key from {KEYS_TABLE})"
     for model in MEMBER_MODELS:
-        cursor = con.execute(f"select {select_list}, hash({hashed}) from ({read_sql('intermediate', model)})")
+        cursor = con.execute(f"select {select_list}, {_CONTENT_DIGEST} from ({read_sql('intermediate', model)}){where}")
         while rows := cursor.fetchmany(50_000):
             members.extend(Member(*row) for row in rows)
     return members
@@ -93,23 +220,194 @@ def build_release_tables(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs =
     rules = rules_digest(inputs, overrides)
     with _collector_paused():
         previous = stored_releases(con, rules)
-        build = build_releases(read_members(con), registry, overrides, inputs.options, previous=previous, rules=rules)
+        regroup = _regroup(con, registry, overrides, inputs.options) if previous else None
+        if regroup is None:
+            build = build_releases(read_members(con), registry, overrides, inputs.options, previous=previous, rules=rules)
+        else:
+            build = build_releases(regroup.members, registry, overrides, inputs.options, rules=rules,
+                                   surroundings=regroup.surroundings,
+                                   previous={release_id: previous[release_id] for release_id in regroup.replaced})
         for note in build.notes:
             logger.warning("releases: %s", note)
+        if regroup is None:
+            _write(con, build, previous, overrides, rules)
+        else:
+            _write_part(con, build, regroup, overrides)
         logger.info(
             "releases: %s releases (%s rows written, with %s member rows; the rest unchanged); %s records excluded",
-            f"{len(build.digests):,}", f"{len(build.releases):,}", f"{len(build.members):,}",
-            f"{len(build.exclusions):,}",
+            f"{row_count(con, 'releases'):,}", f"{len(build.releases):,}", f"{len(build.members):,}",
+            f"{row_count(con, 'release_exclusions'):,}",
         )
-        _write(con, build, previous, overrides, rules)
     return build
+
+
+@dataclass(frozen=True)
+class Regroup:
+    """A build over part of the members: those, the rest it reads, and what it replaces."""
+
+    members: list[Member]
+    surroundings: Surroundings
+    replaced: set[str]
+    """The stored releases holding any of the members, or a gone one."""
+    gone: set[str]
+    """Member keys stored but no longer in staging."""
+    changed_papers: list[str]
+    """arXiv ids whose claims are worked out again."""
+
+
+def _regroup(
+    con: duckdb.DuckDBPyConnection, registry: Registry, overrides: list[Override], options: ReleaseOptions
+) -> Regroup | None:
+    """The members to regroup, what the build needs of the rest, and the stored releases it replaces; None
+    when only a build over every member will do (no stored state).
+
+    A night's changed members are those whose content digest differs from the stored one (or that are
+    new, or gone). Grouping links members only through their link tokens, so a change can regroup only
+    the clusters holding a token the changed members have or had: those clusters are read and grouped
+    again, whole, and no link leaves them. Added to them: the clusters of every Hub repo citing a paper
+    whose count of citing authors crossed the limit (its repos start or stop linking by it), of every
+    member with a training compute figure (the frontier of their dates), of the overrides' members and
+    of members whose keys are equal but for case.
+    """
+    if not {STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE} <= table_names(con):
+        return None
+    selects = "\n    union all\n    ".join(
+        f"select member_key, {_CONTENT_DIGEST} as content_digest, training_compute_flop is not null as has_compute "
+        f"from ({read_sql('intermediate', model)})"
+        for model in MEMBER_MODELS
+    )
+    con.execute(MEMBERS_NOW.format(selects=selects))
+    changed, gone = set(), set()
+    for member_key, is_gone in con.execute(CHANGED_MEMBERS).fetchall():
+        (gone if is_gone else changed).add(member_key)
+    fresh = read_members(con, changed)
+    kept_fresh = [member for member in fresh if exclusion_reason(member, options) is None]
+
+    # papers whose count of citing Hub authors may have crossed the limit
+    cited = {arxiv_id for m in kept_fresh if m.source == "huggingface" for arxiv_id in m.arxiv_ids}
+    for_ids = con.execute(f"select distinct unnest(hub_arxiv_ids) from {STATE_TABLE} where member_key in (select unnest($keys))",
+                          {"keys": sorted(changed | gone)}).fetchall()
+    cited |= {row[0] for row in for_ids}
+    before: dict[str, set[str]] = defaultdict(set)
+    after: dict[str, set[str]] = defaultdict(set)
+    for arxiv_id, author, member_key in con.execute(CITING_AUTHORS, {"ids": sorted(cited)}).fetchall():
+        before[arxiv_id].add(author)
+        if member_key not in changed and member_key not in gone:
+            after[arxiv_id].add(author)
+    for member in kept_fresh:
+        if member.source == "huggingface":
+            for arxiv_id in member.arxiv_ids:
+                after[arxiv_id].add((member.hf_author or "").lower())
+    limit = options.max_hub_authors_per_paper
+    flipped = sorted(i for i in cited if (len(before[i]) > limit) != (len(after[i]) > limit))
+
+    # the tokens the changed members have and had, and the clusters holding any of them
+    split = {o.member_key for o in overrides if o.action == "split"}
+    family_keys = FamilyKeys()
+    tokens = {row[0] for row in con.execute(STATE_TOKENS, {"keys": sorted(changed | gone)}).fetchall()}
+    for member in kept_fresh:
+        tokens.update(link_tokens(member, organization_of(member, registry), split,
+                                  lambda arxiv_id: len(after.get(arxiv_id, ())), options, family_keys))
+    tokens.update("r:" + member_key for member_key in changed | gone)
+    tokens.update("a:" + arxiv_id for arxiv_id in flipped)
+    linked_repos = {token[2:] for token in tokens if token.startswith("r:")}
+    # Lineage finds a base by its key in lower case; of two members equal but for case (Epoch's `CALM` and
+    # `CaLM`), the release a build meets last holds it. Regrouped together, they are met in the same order.
+    pinned = {o.member_key for o in overrides} | {o.other_member_key for o in overrides if o.other_member_key}
+    pinned |= {row[0] for row in con.execute(KEYS_EQUAL_BUT_FOR_CASE).fetchall()}
+    clusters = [row[0] for row in con.execute(CLUSTERS_TO_REGROUP, {
+        "keys": sorted(changed | gone | linked_repos | pinned), "tokens": sorted(tokens), "flipped": flipped,
+    }).fetchall()]
+    inside = {row[0] for row in con.execute(MEMBERS_OF_CLUSTERS, {"clusters": clusters}).fetchall()}
+    inside = (inside - gone) | changed
+    members = fresh + read_members(con, inside - changed)
+    replaced = {row[0] for row in con.execute(RELEASES_OF_MEMBERS, {"keys": sorted(inside | gone)}).fetchall()}
+    changed_papers = sorted(token[2:] for token in tokens if token.startswith("a:"))
+    surroundings = _surroundings(con, members, inside, gone, replaced, changed_papers)
+    logger.info("releases: %s members changed, %s gone; %s clusters to regroup (%s members), %s releases they held",
+                f"{len(changed):,}", f"{len(gone):,}", f"{len(clusters):,}", f"{len(inside):,}", f"{len(replaced):,}")
+    return Regroup(members, surroundings, replaced, gone, changed_papers)
+
+
+def _lineage_changes(old: list[Built], new: list[Built]) -> tuple[set[str], dict[str, date], set[str]]:
+    """How the releases a partial build replaced (`old`) and built (`new`) differ for the lineage of others:
+    the `k:` and `F:` tokens whose lookups may now answer otherwise, per `f:` token the earliest date at
+    which its family changed (a child dated before it finds the same parent), and the renamed releases."""
+    holders: list[dict[str, tuple[str, str] | None]] = []
+    for releases in (old, new):
+        holder: dict[str, tuple[str, str] | None] = {}
+        for release in releases:
+            for key in release.member_keys:
+                # two keys equal but for case: which holds it depends on the build's order; take it as changed
+                holder[key] = None if key in holder else (release.release_id, release.name)
+        holders.append(holder)
+    always = {"k:" + key for key in holders[0].keys() | holders[1].keys()
+              if holders[0].get(key) != holders[1].get(key) or None in (holders[0].get(key, ()), holders[1].get(key, ()))}
+    entries = [{(key, r.release_id, r.released_on or date.max) for r in releases for key in r.family_keys} for releases in (old, new)]
+    since: dict[str, date] = {}
+    for key, _, born in entries[0] ^ entries[1]:
+        since["f:" + key] = min(since.get("f:" + key, date.max), born)
+        always.add("F:" + key)
+    names = {release.release_id: release.name for release in new}
+    renamed = {release.release_id for release in old if names.get(release.release_id, release.name) != release.name}
+    return always, since, renamed
+
+
+def _surroundings(
+    con: duckdb.DuckDBPyConnection, members: list[Member], inside: set[str], gone: set[str], replaced: set[str],
+    changed_papers: list[str],
+) -> Surroundings:
+    """What a build over `members` needs of the releases and members outside them, read from the stored state."""
+    cited = sorted({arxiv_id for m in members for arxiv_id in m.arxiv_ids})
+    hub_authors = {arxiv_id: set(authors) for arxiv_id, authors in con.execute(
+        OUTSIDE_AUTHORS, {"ids": cited, "inside": sorted(inside | gone)}).fetchall()}
+    claims = dict(con.execute(STORED_CLAIMS, {"ids": cited, "changed": changed_papers}).fetchall())
+    not_outside = set(replaced)
+
+    def dependents(built: list[Built]) -> list[tuple[dict[str, object], StoredRelease]]:
+        old = [Built(*row) for row in con.execute(REPLACED_RELEASES, {"ids": sorted(replaced)}).fetchall()]
+        always, since, renamed = _lineage_changes(old, built)
+        ids = {row[0] for row in con.execute(DEPENDENT_RELEASES, {
+            "inside": sorted(replaced), "always": sorted(always), "families": list(since), "since": list(since.values()),
+            "renamed": sorted(renamed),
+        }).fetchall()}
+        not_outside.update(ids)
+        keys_of: dict[str, list[str]] = defaultdict(list)
+        for release_id, member_key in con.execute(MEMBERS_OF_RELEASES, {"ids": sorted(ids)}).fetchall():
+            keys_of[release_id].append(member_key)
+        by_key = {member.member_key: member for member in read_members(con, {k for keys in keys_of.values() for k in keys})}
+        stored = {release_id: StoredRelease(*rest) for release_id, *rest in con.execute(
+            f"select d.release_id, d.cluster_digest, d.row_digest, r.name from {DIGESTS_TABLE} as d "
+            "join releases as r using (release_id) where release_id in (select unnest($ids))", {"ids": sorted(ids)}).fetchall()}
+        return [(stored_release(release_id, stored[release_id], [by_key[key] for key in keys_of[release_id]]), stored[release_id])
+                for release_id in sorted(ids)]
+
+    def lookup(keys: set[str], families: set[str]) -> tuple[dict[str, dict[str, object]], dict[str, list[dict[str, object]]]]:
+        proxies: dict[str, dict[str, object]] = {}
+
+        def proxy(release_id: str, name: str, released_on: object) -> dict[str, object]:
+            return proxies.setdefault(release_id, {"release_id": release_id, "name": name, "released_on": released_on})
+
+        inside_ids = sorted(not_outside)
+        by_member = {key: proxy(*rest) for key, *rest in con.execute(
+            OUTSIDE_BY_MEMBER, {"keys": sorted(keys), "inside": inside_ids}).fetchall()}
+        by_family: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for family, *rest in con.execute(OUTSIDE_BY_FAMILY, {"families": sorted(families), "inside": inside_ids}).fetchall():
+            by_family[family].append(proxy(*rest))
+        return by_member, by_family
+
+    def claims_of(keys: list[str]) -> dict[str, list[str]]:
+        return dict(con.execute(CLAIMS_OF, {"keys": sorted(keys)}).fetchall())
+
+    return Surroundings(hub_authors, claims, dependents, lookup, claims_of)
 
 
 def _write(
     con: duckdb.DuckDBPyConnection, build: ReleaseBuild, previous: dict[str, StoredRelease], overrides: list[Override],
     rules: str,
 ) -> None:
-    """The build's rows in place of the stored ones it replaces; all tables anew when nothing was stored."""
+    """The build's rows in place of the stored ones it replaces; all tables anew when nothing was stored.
+    The state for the next build (`CREATE_STATE_TABLES`) is written whole: the build read every member."""
     if previous:
         rewritten = set(previous) - build.kept_rows
         _delete(con, "releases", rewritten)
@@ -122,12 +420,37 @@ def _write(
         con.execute(f"create or replace table {DIGESTS_TABLE} (release_id varchar primary key, "
                     "cluster_digest varchar, row_digest varchar)")
         con.execute(f"create or replace table {RULES_TABLE} as select ? as rules", [rules])
+    con.execute(CREATE_STATE_TABLES)
+    _write_rows(con, build, overrides)
+
+
+def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Regroup, overrides: list[Override]) -> None:
+    """A partial build's rows in place of the stored ones of the releases it replaced or linked again, and
+    of its members (and the gone ones): their exclusions, state and claims."""
+    touched = regroup.replaced | {release_id for release_id, _, _ in build.digests}
+    rewritten = touched - build.kept_rows
+    _delete(con, "releases", rewritten)
+    _delete(con, "release_members", touched - build.kept_members)
+    _delete(con, DIGESTS_TABLE, rewritten)
+    _delete(con, LINEAGE_TABLE, touched)
+    keys = sorted({member.member_key for member in regroup.members} | regroup.gone)
+    for table in ("release_exclusions", STATE_TABLE):
+        con.execute(f"delete from {table} where member_key in (select unnest($keys))", {"keys": keys})
+    con.execute(f"delete from {CLAIMS_TABLE} where arxiv_id in (select unnest($ids))",
+                {"ids": sorted(set(regroup.changed_papers) | set(build.claims))})
+    con.execute("delete from overrides")
+    _write_rows(con, build, overrides)
+
+
+def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: list[Override]) -> None:
     _insert(con, "overrides", [asdict(o) for o in overrides], ("action", "member_key", "field", "value", "other_member_key", "note"))
     _insert(con, "releases", build.releases, _columns(con, "releases"))
     _insert(con, "release_members", build.members, _columns(con, "release_members"))
     _insert(con, "release_exclusions", build.exclusions, _columns(con, "release_exclusions"))
-    digests = [dict(zip(DIGEST_COLUMNS, row)) for row in build.digests if row[0] not in build.kept_rows]
-    _insert(con, DIGESTS_TABLE, digests, DIGEST_COLUMNS)
+    _insert(con, DIGESTS_TABLE, [row for row in build.digests if row[0] not in build.kept_rows], DIGEST_COLUMNS)
+    _insert(con, STATE_TABLE, build.state, STATE_COLUMNS)
+    _insert(con, CLAIMS_TABLE, sorted(build.claims.items()), ("arxiv_id", "member_key"))
+    _insert(con, LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
 
 
 def stored_releases(con: duckdb.DuckDBPyConnection, rules: str) -> dict[str, StoredRelease]:
@@ -188,10 +511,14 @@ INSERT_ROWS = 50_000
 """Rows per insert: binding a column converts every value at once, so a bounded chunk bounds the memory."""
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, object]], columns: tuple[str, ...]) -> None:
-    """A few inserts per table: each column of a chunk bound as a list and unnested side by side."""
+def _insert(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object] | Sequence[object]], columns: tuple[str, ...]
+) -> None:
+    """A few inserts per table: each column of a chunk bound as a list and unnested side by side. Rows are
+    dicts by column name, or tuples in the order of `columns` (no dict per row for millions of them)."""
     select = ", ".join(f"unnest($c{i}) as {column}" for i, column in enumerate(columns))
     statement = f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})"
     for first in range(0, len(rows), INSERT_ROWS):
         chunk = rows[first : first + INSERT_ROWS]
-        con.execute(statement, {f"c{i}": [row[column] for row in chunk] for i, column in enumerate(columns)})
+        by_name = bool(chunk) and isinstance(chunk[0], Mapping)
+        con.execute(statement, {f"c{i}": [row[column if by_name else i] for row in chunk] for i, column in enumerate(columns)})

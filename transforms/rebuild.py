@@ -57,10 +57,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
                 built.append(Built("staging", name, stage_keyed(con, KEYED_MODELS[name]).rows))
             else:
                 built.append(_build_table(con, "staging", name))
-        release_build = build_release_tables(con, inputs)
-        built.append(Built("curated", "releases", len(release_build.digests)))
-        built.append(Built("curated", "release_members", row_count(con, "release_members")))
-        built.append(Built("curated", "release_exclusions", len(release_build.exclusions)))
+        build_release_tables(con, inputs)
+        built.extend(Built("curated", name, row_count(con, name)) for name in ("releases", "release_members", "release_exclusions"))
         built.extend(build_over_releases(con))
     return built
 

@@ -12,7 +12,7 @@ import bisect
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
@@ -30,6 +30,7 @@ from transforms.labels import (
 from transforms.organizations import ORG_TYPES, Organization, Registry
 
 SOURCE_ORDER = {"epoch": 0, "huggingface": 1, "arxiv": 2, "paperswithcode": 3}
+PAPER_SOURCES = ("arxiv", "paperswithcode")
 ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
 LINEAGE_COLUMNS = ("base_release_id", "base_model", "lineage_relation")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -126,6 +127,50 @@ class ReleaseBuild:
     digests: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     kept_rows: set[str] = field(default_factory=set)
     kept_members: set[str] = field(default_factory=set)
+    state: list[tuple[object, ...]] = field(default_factory=list)
+    """Per member given: (member_key, content digest, cluster, link tokens, Hub author, arXiv ids), what the
+    next build needs to tell which clusters a change can touch; the last four are None when excluded
+    (the author and ids only for a kept Hub repo citing a paper, lower-cased author)."""
+    claims: dict[str, str] = field(default_factory=dict)
+    """arXiv id → the member whose release claims it, for every paper a member given links by."""
+    lineage: list[tuple[str, date | None, list[str], list[str]]] = field(default_factory=list)
+    """Per release built or linked again: (release_id, its date before any override, its family keys, what
+    its lineage looked up)."""
+
+
+class Built(NamedTuple):
+    """A release of a partial build, as `Surroundings.dependents` compares it with the ones it replaces."""
+
+    release_id: str
+    name: str
+    released_on: date | None
+    family_keys: list[str]
+    member_keys: list[str]
+    """Lower-cased, as lineage looks them up."""
+
+
+@dataclass
+class Surroundings:
+    """What a build over part of the members needs of the rest of the warehouse.
+
+    `transforms.build_releases` regroups only whole clusters of the last build: those holding a link
+    token (`link_tokens`) that a changed member has or had. No link leaves such a set of clusters, so
+    grouping inside it gives what a build over every member gives, except for what is counted or found
+    across the rest: who else cites a paper, who claims a paper, and the releases lineage points at or
+    that point at these. This supplies them."""
+
+    hub_authors: Mapping[str, set[str]]
+    """Per arXiv id cited by a Hub repo given: the lower-cased authors of the kept repos outside that cite it."""
+    claims: Mapping[str, str]
+    """The stored claims of the arXiv ids whose participants did not change (their first model may lie outside)."""
+    dependents: Callable[[list[Built]], list[tuple[dict[str, object], StoredRelease]]]
+    """Given the releases built: the releases outside whose lineage may read them differently than it read
+    the releases they replace, each as `_reused` gives it (with its members), and what was stored of it."""
+    lookup: Callable[[set[str], set[str]], tuple[dict[str, dict[str, object]], dict[str, list[dict[str, object]]]]]
+    """Given lower-cased member keys and family keys: the releases outside holding those members, and those
+    of those families (each a dict of release_id, name and released_on; families oldest first)."""
+    claims_of: Callable[[list[str]], dict[str, list[str]]]
+    """The arXiv ids that outside members claim, for a dependent assembled again."""
 
 
 def exclusion_reason(member: Member, options: ReleaseOptions) -> str | None:
@@ -152,33 +197,50 @@ def build_releases(
     *,
     previous: Mapping[str, StoredRelease] | None = None,
     rules: str = "",
+    surroundings: Surroundings | None = None,
 ) -> ReleaseBuild:
     """Releases, their members and the excluded records, from every candidate member.
 
-    Grouping always runs over every member. A release is then assembled again only if what its row
-    is a function of changed: its members' content (`Member.content_digest`), the papers they claim,
-    the compute frontier of its date and `rules` (a digest of the code, registry, overrides and
-    options), all in its cluster digest; and its lineage, added to make its row digest. Otherwise the
-    stored row stands (`previous`, by release id), so the result equals a build without `previous`.
+    A release is assembled again only if what its row is a function of changed: its members' content
+    (`Member.content_digest`), the papers they claim, the compute frontier of its date and `rules` (a
+    digest of the code, registry, overrides and options), all in its cluster digest; and its lineage,
+    added to make its row digest. Otherwise the stored row stands (`previous`, by release id), so the
+    result equals a build without `previous`.
+
+    With `surroundings`, `members` are whole clusters of the last build and the build regroups only
+    them (see `Surroundings`); releases outside whose lineage may have changed are linked again.
     """
     notes: list[str] = []
     kept: list[Member] = []
+    excluded: list[Member] = []
     exclusions = []
     for member in sorted(members, key=lambda m: m.member_key):
         reason = exclusion_reason(member, options)
         if reason:
+            excluded.append(member)
             exclusions.append({"member_key": member.member_key, "source": member.source,
                                "source_key": member.source_key, "reason": reason})
         else:
             kept.append(member)
     by_key = {member.member_key: member for member in kept}
-    orgs = {member.member_key: _organization_of(member, registry) for member in kept}
+    orgs = {member.member_key: organization_of(member, registry) for member in kept}
 
     groups = _UnionFind(by_key)
     split = {o.member_key for o in overrides if o.action == "split"}
-    claimed_arxiv = _link_identifiers(kept, by_key, groups, split, options)
+    hub_authors = _hub_authors(kept)
+    for arxiv_id, authors in (surroundings.hub_authors.items() if surroundings else ()):
+        hub_authors[arxiv_id] = hub_authors.get(arxiv_id, set()) | authors
     family_keys = FamilyKeys()
-    _link_families(kept, orgs, groups, split, options, family_keys)
+    tokens = {
+        member.member_key: link_tokens(
+            member, orgs[member.member_key], split, lambda arxiv_id: len(hub_authors.get(arxiv_id, ())), options, family_keys
+        )
+        for member in kept
+    }
+    claimed_arxiv = _link_identifiers(kept, by_key, groups, split, tokens, options)
+    if surroundings:
+        claimed_arxiv.update(surroundings.claims)
+    _link_families(kept, groups, tokens, options)
     for override in overrides:
         if override.action == "merge":
             if override.member_key in by_key and override.other_member_key in by_key:
@@ -194,9 +256,9 @@ def build_releases(
     )
 
     arxiv_of: dict[str, list[str]] = defaultdict(list)
-    for arxiv_id, key in claimed_arxiv.items():
+    for arxiv_id, key in sorted(claimed_arxiv.items()):
         arxiv_of[key].append(arxiv_id)
-    previous = previous or {}
+    previous = dict(previous or {}) if surroundings else previous or {}  # surroundings add the dependents
     releases: list[dict[str, object]] = []
     member_rows: list[dict[str, object]] = []
     release_of: dict[str, dict[str, object]] = {}
@@ -223,9 +285,15 @@ def build_releases(
         releases.append(release)
         for member in ordered:
             release_of[member.member_key.lower()] = release
-    by_family = _releases_by_family(releases, orgs, family_keys)
-    for release in releases:
-        _set_lineage(release, release_of, by_family, family_keys)
+    by_family, family_keys_of = _releases_by_family(releases, orgs, family_keys)
+    linked: Mapping[str, dict[str, object]] = release_of
+    if surroundings:
+        linked, by_family = _with_surroundings(
+            surroundings, releases, release_of, by_family, family_keys_of, orgs, registry, family_keys, previous,
+            cluster_digests, reused, arxiv_of,
+        )
+    lineage = [(release["release_id"], release["released_on"], family_keys_of[release["release_id"]],
+                _set_lineage(release, linked, by_family, family_keys)) for release in releases]
     digests, kept_rows = [], set()
     for index, release in enumerate(releases):
         release_id = release["release_id"]
@@ -245,7 +313,7 @@ def build_releases(
             full["label_reasons"]["lineage"] = release["label_reasons"]["lineage"]
         releases[index] = full
         for member in ordered:
-            if release_of[member.member_key.lower()] is release:  # not if a key equal but for case went to another
+            if release_of.get(member.member_key.lower()) is release:  # not if a key equal but for case went to another
                 release_of[member.member_key.lower()] = full
     _apply_label_overrides(overrides, release_of, notes)
     written = [release for release in releases if release["release_id"] not in kept_rows]
@@ -255,8 +323,112 @@ def build_releases(
     written.sort(key=lambda r: r["release_id"])
     member_rows.sort(key=lambda r: (r["release_id"], r["member_key"]))
     digests.sort()
-    return ReleaseBuild(written, member_rows, exclusions, notes, digests, kept_rows, reused)
+    state = [
+        (m.member_key, m.content_digest, groups.find(m.member_key), tokens[m.member_key],
+         *((_author(m), m.arxiv_ids) if m.source == "huggingface" and m.arxiv_ids else (None, None)))
+        for m in kept
+    ] + [(m.member_key, m.content_digest, None, None, None, None) for m in excluded]
+    return ReleaseBuild(written, member_rows, exclusions, notes, digests, kept_rows, reused, state, claimed_arxiv, lineage)
 
+
+def _with_surroundings(
+    surroundings: Surroundings,
+    releases: list[dict[str, object]],
+    release_of: dict[str, dict[str, object]],
+    by_family: dict[str, _Family],
+    family_keys_of: dict[str, list[str]],
+    orgs: dict[str, tuple[str | None, Organization | None]],
+    registry: Registry,
+    family_keys: FamilyKeys,
+    previous: dict[str, StoredRelease],
+    cluster_digests: dict[str, str | None],
+    reused: set[str],
+    arxiv_of: dict[str, list[str]],
+) -> tuple[Mapping[str, dict[str, object]], dict[str, _Family]]:
+    """Add to a partial build the releases outside it that its lineage reads, and those whose lineage it changes.
+
+    The dependents join `releases` as stored releases (their members and clusters did not change, so
+    neither did their cluster digests); the lookups give every other release a lineage may point at."""
+    dependents = surroundings.dependents([
+        Built(r["release_id"], r["name"], r["released_on"], family_keys_of[r["release_id"]],
+              [m.member_key.lower() for m in r["_members"]])
+        for r in releases
+    ])
+    for release, stored in dependents:
+        release_id = release["release_id"]
+        previous[release_id] = stored
+        cluster_digests[release_id] = stored.cluster_digest
+        reused.add(release_id)
+        releases.append(release)
+        for member in release["_members"]:
+            orgs[member.member_key] = organization_of(member, registry)
+            release_of[member.member_key.lower()] = release
+    for member_key, arxiv_ids in surroundings.claims_of(
+        [m.member_key for release, _ in dependents for m in release["_members"]]
+    ).items():
+        arxiv_of[member_key].extend(arxiv_ids)
+    dependent_families, dependent_keys = _releases_by_family([release for release, _ in dependents], orgs, family_keys)
+    family_keys_of.update(dependent_keys)
+    for key, family in dependent_families.items():
+        _merge_family(by_family, key, family.releases)
+    bases = [(m.source, m.base_names) for release in releases for m in release["_members"] if m.base_names]
+    wanted_keys = {_base_key(source, base) for source, names in bases for base in names}
+    wanted_families = {family_keys(base.strip()) for _, names in bases for base in names}
+    outside_of, outside_families = surroundings.lookup(wanted_keys - release_of.keys(), wanted_families)
+    for key, family_releases in outside_families.items():
+        _merge_family(by_family, key, family_releases)
+    return {**outside_of, **release_of}, by_family
+
+
+def _merge_family(by_family: dict[str, _Family], key: str, more: list[dict[str, object]]) -> None:
+    """A family's releases with `more` of them, in the order `_releases_by_family` gives."""
+    merged = sorted([*(by_family[key].releases if key in by_family else ()), *more],
+                    key=lambda r: (r["released_on"] or date.max, r["release_id"]))
+    by_family[key] = _Family(merged, [release["released_on"] or date.max for release in merged])
+
+
+def _hub_authors(kept: list[Member]) -> dict[str, set[str]]:
+    """Per arXiv id, the authors of the kept Hub repos citing it: more than a few, and it is not their own paper."""
+    hub_authors: dict[str, set[str]] = defaultdict(set)
+    for member in kept:
+        if member.source == "huggingface":
+            for arxiv_id in member.arxiv_ids:
+                hub_authors[arxiv_id].add(_author(member))
+    return dict(hub_authors)
+
+
+def _author(member: Member) -> str:
+    return (member.hf_author or "").lower()
+
+
+def link_tokens(
+    member: Member,
+    org: tuple[str | None, Organization | None],
+    split: set[str],
+    author_count: Callable[[str], int],
+    options: ReleaseOptions,
+    family_keys: FamilyKeys,
+) -> list[str]:
+    """What a kept member can be grouped with others through, as the grouping reads it.
+
+    `r:<member key>`: a Hub repo it links (Papers With Code); `a:<arXiv id>`: a paper it is the model or
+    the record of (not one it only cites: a derivative's, or one cited by more Hub authors than
+    `max_hub_authors_per_paper`, which `author_count` counts); `f:<organization> <family key>`: the
+    family it is a variant in. `_link_identifiers` and `_link_families` group by these and only these,
+    so the members a change can regroup are those sharing a token with it."""
+    if member.member_key in split:
+        return []
+    tokens = ["r:hf:" + repo for repo in member.linked_hf_repos]
+    for arxiv_id in member.arxiv_ids:
+        if member.source == "huggingface" and (
+            member.base_names or author_count(arxiv_id) > options.max_hub_authors_per_paper
+        ):
+            continue  # a derivative's or a much-cited paper: cited, not this repo's own
+        tokens.append("a:" + arxiv_id)
+    org_key, known = org
+    if org_key is not None and member.released_on is not None and member.source in ("epoch", "huggingface"):
+        tokens.append(f"f:{org_key}\x1f{family_keys(member.name, known.words if known else frozenset())}")
+    return tokens
 
 def _member_rows(release_id: str, ordered: list[Member]) -> list[dict[str, object]]:
     return [
@@ -274,6 +446,12 @@ def _reused(release_id: str, name: str, released_on: date | None, ordered: list[
     """A stored release, with what lineage reads of it (id, name, date, members) and writes."""
     return {"release_id": release_id, "name": name, "released_on": released_on, "label_reasons": {},
             **dict.fromkeys(LINEAGE_COLUMNS), "_members": ordered}
+
+
+def stored_release(release_id: str, stored: StoredRelease, members: list[Member]) -> dict[str, object]:
+    """A release of the last build with its members, as a partial build links it again (`Surroundings.dependents`)."""
+    ordered = sorted(members, key=_priority)
+    return _reused(release_id, stored.name, min((m.released_on for m in ordered if m.released_on), default=None), ordered)
 
 
 def _cluster_digest(
@@ -300,7 +478,7 @@ def _row_digest(cluster_digest: str | None, release: dict[str, object]) -> str |
     return hashlib.md5(f"{cluster_digest}{lineage!r}".encode("utf-8")).hexdigest()
 
 
-def _organization_of(member: Member, registry: Registry) -> tuple[str | None, Organization | None]:
+def organization_of(member: Member, registry: Registry) -> tuple[str | None, Organization | None]:
     """(grouping key, registry entry): who published it, as one key whatever the source calls it."""
     org = registry.first_known(member.organization) or registry.by_hub_namespace(member.hf_author)
     if org:
@@ -313,37 +491,29 @@ def _organization_of(member: Member, registry: Registry) -> tuple[str | None, Or
 
 
 def _link_identifiers(
-    kept: list[Member], by_key: dict[str, Member], groups: _UnionFind, split: set[str], options: ReleaseOptions
+    kept: list[Member], by_key: dict[str, Member], groups: _UnionFind, split: set[str], tokens: dict[str, list[str]],
+    options: ReleaseOptions,
 ) -> dict[str, str]:
-    """Union records sharing an arXiv paper or naming a Hub repo; returns arXiv id → the member it belongs to.
+    """Union records sharing an arXiv paper or naming a Hub repo (their `r:` and `a:` link tokens);
+    returns arXiv id → the member it belongs to.
 
     One paper can describe models released months apart (the Falcon series report covers Falcon-40B
     of March and Falcon-180B of September): models citing it are one release only within the family
     window, and the paper (with its arXiv record and catalog entries) joins the earliest of them.
     """
-    hub_authors: dict[str, set[str]] = defaultdict(set)
-    for member in kept:
-        if member.source == "huggingface":
-            for arxiv_id in member.arxiv_ids:
-                hub_authors[arxiv_id].add((member.hf_author or "").lower())
     models: dict[str, list[Member]] = defaultdict(list)
     papers: dict[str, list[str]] = defaultdict(list)
     for member in kept:
-        if member.member_key in split:
-            continue
-        for repo in member.linked_hf_repos:
-            target = "hf:" + repo
-            if target in by_key and target not in split:
-                groups.union(member.member_key, target)
-        for arxiv_id in member.arxiv_ids:
-            if member.source in ("arxiv", "paperswithcode"):
-                papers[arxiv_id].append(member.member_key)
-            elif member.source == "huggingface" and (
-                member.base_names or len(hub_authors[arxiv_id]) > options.max_hub_authors_per_paper
-            ):
-                continue  # a derivative's or a much-cited paper: cited, not this repo's own
-            else:
-                models[arxiv_id].append(member)
+        for token in tokens[member.member_key]:
+            kind, value = token[0], token[2:]
+            if kind == "r":
+                if value in by_key and value not in split:
+                    groups.union(member.member_key, value)
+            elif kind == "a":
+                if member.source in PAPER_SOURCES:
+                    papers[value].append(member.member_key)
+                else:
+                    models[value].append(member)
     claimed = {}
     for arxiv_id in sorted(set(models) | set(papers)):
         windows = _date_windows(models.get(arxiv_id, []), options.family_window_days)
@@ -371,24 +541,13 @@ def _date_windows(members: list[Member], window_days: int) -> list[list[Member]]
     return windows
 
 
-def _link_families(
-    kept: list[Member],
-    orgs: dict[str, tuple[str | None, Organization | None]],
-    groups: _UnionFind,
-    split: set[str],
-    options: ReleaseOptions,
-    family_keys: FamilyKeys,
-) -> None:
-    """Union variants: same organization, same family, published within the window of the first."""
-    families: dict[tuple[str, str], list[Member]] = defaultdict(list)
+def _link_families(kept: list[Member], groups: _UnionFind, tokens: dict[str, list[str]], options: ReleaseOptions) -> None:
+    """Union variants: same organization, same family (an `f:` link token), published within the window of the first."""
+    families: dict[str, list[Member]] = defaultdict(list)
     for member in kept:
-        org_key, org = orgs[member.member_key]
-        if org_key is None or member.released_on is None or member.member_key in split:
-            continue
-        if member.source not in ("epoch", "huggingface"):
-            continue
-        words = org.words if org else frozenset()
-        families[(org_key, family_keys(member.name, words))].append(member)
+        for token in tokens[member.member_key]:
+            if token[0] == "f":
+                families[token].append(member)
     for family_members in families.values():
         for window in _date_windows(family_members, options.family_window_days):
             for member in window[1:]:
@@ -547,40 +706,50 @@ def _releases_by_family(
     releases: list[dict[str, object]],
     orgs: dict[str, tuple[str | None, Organization | None]],
     family_keys: FamilyKeys,
-) -> dict[str, _Family]:
-    """Releases by the family keys of their Epoch rows and repos, oldest first."""
+) -> tuple[dict[str, _Family], dict[str, list[str]]]:
+    """Releases by the family keys of their Epoch rows and repos, oldest first; and each release's keys."""
     index: dict[str, _Family] = defaultdict(_Family)
+    keys_of: dict[str, list[str]] = {}
     for release in sorted(releases, key=lambda r: (r["released_on"] or date.max, r["release_id"])):
         keys = set()
         for member in release["_members"]:
             if member.source in ("epoch", "huggingface"):
                 org = orgs[member.member_key][1]
                 keys |= {family_keys(member.name), family_keys(member.name, org.words if org else frozenset())}
-        for key in sorted(keys):
+        keys_of[release["release_id"]] = sorted(keys)
+        for key in keys_of[release["release_id"]]:
             index[key].releases.append(release)
             index[key].born.append(release["released_on"] or date.max)
-    return index
+    return index, keys_of
 
 
 def _set_lineage(
     release: dict[str, object],
-    release_of: dict[str, dict[str, object]],
-    by_family: dict[str, _Family],
+    release_of: Mapping[str, dict[str, object]],
+    by_family: Mapping[str, _Family],
     family_keys: FamilyKeys,
-) -> None:
+) -> list[str]:
     """Point a release at its parent: the release holding the Hub base repo or Epoch base model.
 
     Epoch often names a base that has no row of its own (`LLaMA-7B`, where Epoch has `LLaMA-65B`):
     then the parent is the latest release of that family published before the child.
+    Returns what it looked up: `k:<member key>`; `f:<family key>` when the parent is the family's latest
+    release on or before the child (only a change to the family up to the child's date matters), `F:` when
+    it is the family's oldest or there is none (any change matters). A later build links the release
+    again when one of those changes.
     """
+    looked_up = []
     for member in release["_members"]:
         for base in member.base_names:
             base = base.strip()
-            key = ("hf:" if member.source == "huggingface" else "epoch:") + base
-            parent = release_of.get(key.lower())
+            key = _base_key(member.source, base)
+            looked_up.append("k:" + key)
+            parent = release_of.get(key)
             how = "names"
             if parent is None:
-                parent = _family_parent(by_family.get(family_keys(base)), release)
+                family = family_keys(base)
+                parent, by_order = _family_parent(by_family.get(family), release)
+                looked_up.append(("F:" if by_order else "f:") + family)
                 how = "names (by family)"
             if parent is release:
                 continue
@@ -591,23 +760,31 @@ def _set_lineage(
                 f"{member.source} {member.source_key} {how} {base} as its base"
                 + ("" if parent else " (not a release in the warehouse)")
             )
-            return
+            return looked_up
+    return looked_up
 
 
-def _family_parent(family: _Family | None, child: dict[str, object]) -> dict[str, object] | None:
+def _base_key(source: str, base: str) -> str:
+    """The member key a base name points at, lower-cased as `release_of` is keyed."""
+    return (("hf:" if source == "huggingface" else "epoch:") + base.strip()).lower()
+
+
+def _family_parent(family: _Family | None, child: dict[str, object]) -> tuple[dict[str, object] | None, bool]:
     """The family's latest release published on or before the child, else its oldest; never the child.
+    And whether it came from the family's order alone (its oldest, or nothing), rather than from the
+    child's date: a later build must then link the child again after any change to the family.
 
     Found by bisection: a scan of the family per child was quadratic in the family's size, and a
     popular base's family holds thousands of community releases at Hub scale.
     """
     if family is None:
-        return None
+        return None, True
     releases = family.releases
     end = bisect.bisect_right(family.born, child["released_on"] or date.max)
     for index in (end - 1, end - 2):  # the child itself may be the latest of them
         if index >= 0 and releases[index] is not child:
-            return releases[index]
-    return next((release for release in releases[:2] if release is not child), None)
+            return releases[index], False
+    return next((release for release in releases[:2] if release is not child), None), True
 
 
 def _apply_label_overrides(

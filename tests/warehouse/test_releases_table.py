@@ -16,7 +16,7 @@ import pytest
 
 from sources import epoch
 from sources.records import RawRecord
-from transforms.build_releases import MEMBER_MODELS
+from transforms.build_releases import CLAIMS_TABLE, LINEAGE_TABLE, MEMBER_MODELS, STATE_TABLE
 from transforms.family import family_key
 from transforms.labels import MODALITIES, QUALITY_TIERS
 from transforms.organizations import ORG_TYPES
@@ -26,6 +26,7 @@ from warehouse.raw import land_page, transaction
 from warehouse.sql_files import read_sql
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
+STATE_TABLES = (STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE)
 
 
 HUB_PAGE = FIXTURES / "huggingface" / "api_models_page_2026-09-28_from_slice.json"
@@ -145,7 +146,7 @@ def test_a_rebuild_after_a_night_of_changes_equals_one_from_scratch(
     scratch.execute("drop table _release_rules")  # as after an upgrade: nothing stored is reused
     rebuild(scratch)
     con = open_work_db(work_path)
-    tables = ("releases", "release_members", "release_exclusions", "_release_digests")
+    tables = ("releases", "release_members", "release_exclusions", "_release_digests", *STATE_TABLES)
     for table in tables:
         assert con.execute(f"select * from {table} order by all").fetchall() == \
             scratch.execute(f"select * from {table} order by all").fetchall(), table
