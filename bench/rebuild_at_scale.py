@@ -250,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--published", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--max-memory-gb", type=float, default=16.0,
+    parser.add_argument("--max-memory-gb", type=float, default=20.0,
                         help="address-space cap of each rebuild process, so a run too big for the machine fails "
-                             "with MemoryError instead of pushing other work out of memory (default 16: the full size needs about 15 GB)")
+                             "with MemoryError instead of pushing other work out of memory (default 20: a first build "
+                             "at full size peaks at 13.4 GB resident and needs a little over 16 GB of address space)")
     parser.add_argument("--duckdb-memory-limit", default=Settings.model_fields["rebuild_memory_limit"].default,
                         help="DuckDB's `memory_limit` for the rebuild (default: the pipeline's, "
                              "MODEL_CENSUS_REBUILD_MEMORY_LIMIT's default)")

@@ -39,7 +39,7 @@ from transforms.releases import (
     ReleaseBuild,
     ReleaseOptions,
     StoredRelease,
-    Built,
+    Outline,
     Surroundings,
     build_releases,
     exclusion_reason,
@@ -329,7 +329,7 @@ def _regroup(
     return Regroup(members, surroundings, replaced, gone, changed_papers)
 
 
-def _lineage_changes(old: list[Built], new: list[Built]) -> tuple[set[str], dict[str, date], set[str]]:
+def _lineage_changes(old: list[Outline], new: list[Outline]) -> tuple[set[str], dict[str, date], set[str]]:
     """How the releases a partial build replaced (`old`) and built (`new`) differ for the lineage of others:
     the `k:` and `F:` tokens whose lookups may now answer otherwise, per `f:` token the earliest date at
     which its family changed (a child dated before it finds the same parent), and the renamed releases."""
@@ -364,8 +364,8 @@ def _surroundings(
     claims = dict(con.execute(STORED_CLAIMS, {"ids": cited, "changed": changed_papers}).fetchall())
     not_outside = set(replaced)
 
-    def dependents(built: list[Built]) -> list[tuple[dict[str, object], StoredRelease]]:
-        old = [Built(*row) for row in con.execute(REPLACED_RELEASES, {"ids": sorted(replaced)}).fetchall()]
+    def dependents(built: list[Outline]) -> list[tuple[dict[str, object], StoredRelease]]:
+        old = [Outline(*row) for row in con.execute(REPLACED_RELEASES, {"ids": sorted(replaced)}).fetchall()]
         always, since, renamed = _lineage_changes(old, built)
         ids = {row[0] for row in con.execute(DEPENDENT_RELEASES, {
             "inside": sorted(replaced), "always": sorted(always), "families": list(since), "since": list(since.values()),

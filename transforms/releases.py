@@ -138,8 +138,9 @@ class ReleaseBuild:
     its lineage looked up)."""
 
 
-class Built(NamedTuple):
-    """A release of a partial build, as `Surroundings.dependents` compares it with the ones it replaces."""
+class Outline(NamedTuple):
+    """What the lineage of other releases reads of a release: `Surroundings.dependents` compares the outlines
+    of the releases a partial build replaced with those of the ones it built."""
 
     release_id: str
     name: str
@@ -163,7 +164,7 @@ class Surroundings:
     """Per arXiv id cited by a Hub repo given: the lower-cased authors of the kept repos outside that cite it."""
     claims: Mapping[str, str]
     """The stored claims of the arXiv ids whose participants did not change (their first model may lie outside)."""
-    dependents: Callable[[list[Built]], list[tuple[dict[str, object], StoredRelease]]]
+    dependents: Callable[[list[Outline]], list[tuple[dict[str, object], StoredRelease]]]
     """Given the releases built: the releases outside whose lineage may read them differently than it read
     the releases they replace, each as `_reused` gives it (with its members), and what was stored of it."""
     lookup: Callable[[set[str], set[str]], tuple[dict[str, dict[str, object]], dict[str, list[dict[str, object]]]]]
@@ -350,7 +351,7 @@ def _with_surroundings(
     The dependents join `releases` as stored releases (their members and clusters did not change, so
     neither did their cluster digests); the lookups give every other release a lineage may point at."""
     dependents = surroundings.dependents([
-        Built(r["release_id"], r["name"], r["released_on"], family_keys_of[r["release_id"]],
+        Outline(r["release_id"], r["name"], r["released_on"], family_keys_of[r["release_id"]],
               [m.member_key.lower() for m in r["_members"]])
         for r in releases
     ])
