@@ -43,6 +43,7 @@ from transforms.releases import (
     Surroundings,
     build_releases,
     exclusion_reason,
+    hub_author,
     link_tokens,
     organization_of,
     stored_release,
@@ -150,6 +151,13 @@ where base_release_id in (select unnest($renamed)) and release_id not in (select
 """The releases outside a partial build whose lineage may come out otherwise: they looked up a member whose
 release changed (`k:`), a family that changed at all (`F:`) or at or before their date (`f:`), or their
 parent was renamed."""
+STORED_DIGESTS = f"select release_id, d.cluster_digest, d.row_digest, r.name from {DIGESTS_TABLE} as d join releases as r using (release_id)"
+STORED_DIGESTS_OF = STORED_DIGESTS + " where release_id in (select unnest($ids))"
+STORED_COUNTS = f"""
+select (select count(*) from releases), (select count(*) from {DIGESTS_TABLE}),
+    (select count(*) from {DIGESTS_TABLE} join releases using (release_id))
+"""
+PAPERS_CITED_BY = f"select distinct unnest(hub_arxiv_ids) from {STATE_TABLE} where member_key in (select unnest($keys))"
 MEMBERS_OF_RELEASES = "select release_id, member_key from release_members where release_id in (select unnest($ids))"
 OUTSIDE_BY_MEMBER = f"""
 select lower(m.member_key), release_id, r.name, l.released_on
@@ -219,14 +227,14 @@ def build_release_tables(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs =
     overrides = read_overrides(inputs.overrides_path)
     rules = rules_digest(inputs, overrides)
     with _collector_paused():
-        previous = stored_releases(con, rules)
-        regroup = _regroup(con, registry, overrides, inputs.options) if previous else None
+        stored = rules_stored(con, rules)
+        regroup = _regroup(con, registry, overrides, inputs.options) if stored else None
         if regroup is None:
+            previous = stored_releases(con) if stored else {}
             build = build_releases(read_members(con), registry, overrides, inputs.options, previous=previous, rules=rules)
         else:
             build = build_releases(regroup.members, registry, overrides, inputs.options, rules=rules,
-                                   surroundings=regroup.surroundings,
-                                   previous={release_id: previous[release_id] for release_id in regroup.replaced})
+                                   surroundings=regroup.surroundings, previous=stored_releases(con, regroup.replaced))
         for note in build.notes:
             logger.warning("releases: %s", note)
         if regroup is None:
@@ -285,9 +293,7 @@ def _regroup(
 
     # papers whose count of citing Hub authors may have crossed the limit
     cited = {arxiv_id for m in kept_fresh if m.source == "huggingface" for arxiv_id in m.arxiv_ids}
-    for_ids = con.execute(f"select distinct unnest(hub_arxiv_ids) from {STATE_TABLE} where member_key in (select unnest($keys))",
-                          {"keys": sorted(changed | gone)}).fetchall()
-    cited |= {row[0] for row in for_ids}
+    cited |= {row[0] for row in con.execute(PAPERS_CITED_BY, {"keys": sorted(changed | gone)}).fetchall()}
     before: dict[str, set[str]] = defaultdict(set)
     after: dict[str, set[str]] = defaultdict(set)
     for arxiv_id, author, member_key in con.execute(CITING_AUTHORS, {"ids": sorted(cited)}).fetchall():
@@ -297,7 +303,7 @@ def _regroup(
     for member in kept_fresh:
         if member.source == "huggingface":
             for arxiv_id in member.arxiv_ids:
-                after[arxiv_id].add((member.hf_author or "").lower())
+                after[arxiv_id].add(hub_author(member))
     limit = options.max_hub_authors_per_paper
     flipped = sorted(i for i in cited if (len(before[i]) > limit) != (len(after[i]) > limit))
 
@@ -376,9 +382,7 @@ def _surroundings(
         for release_id, member_key in con.execute(MEMBERS_OF_RELEASES, {"ids": sorted(ids)}).fetchall():
             keys_of[release_id].append(member_key)
         by_key = {member.member_key: member for member in read_members(con, {k for keys in keys_of.values() for k in keys})}
-        stored = {release_id: StoredRelease(*rest) for release_id, *rest in con.execute(
-            f"select d.release_id, d.cluster_digest, d.row_digest, r.name from {DIGESTS_TABLE} as d "
-            "join releases as r using (release_id) where release_id in (select unnest($ids))", {"ids": sorted(ids)}).fetchall()}
+        stored = stored_releases(con, ids)
         return [(stored_release(release_id, stored[release_id], [by_key[key] for key in keys_of[release_id]]), stored[release_id])
                 for release_id in sorted(ids)]
 
@@ -453,25 +457,32 @@ def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: 
     _insert(con, LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
 
 
-def stored_releases(con: duckdb.DuckDBPyConnection, rules: str) -> dict[str, StoredRelease]:
-    """The last build's releases by id, if it ran under the same rules; else none (everything is rebuilt)."""
+def rules_stored(con: duckdb.DuckDBPyConnection, rules: str) -> bool:
+    """Whether the release tables were built under `rules` and still match their digests; if not, every
+    release is built again."""
     if not {RULES_TABLE, DIGESTS_TABLE, "releases"} <= table_names(con):
-        return {}
+        return False
     if con.execute(f"select count(*) from {RULES_TABLE} where rules = ?", [rules]).fetchone()[0] != 1:
-        return {}
-    cursor = con.execute(
-        f"select d.release_id, d.cluster_digest, d.row_digest, r.name from {DIGESTS_TABLE} d "
-        "join releases r using (release_id)"
-    )
-    stored = {}
-    while rows := cursor.fetchmany(100_000):
-        stored.update((release_id, StoredRelease(*rest)) for release_id, *rest in rows)
-    counts = con.execute(f"select (select count(*) from releases), (select count(*) from {DIGESTS_TABLE})").fetchone()
-    if counts != (len(stored), len(stored)):
+        return False
+    counts = con.execute(STORED_COUNTS).fetchone()
+    if len(set(counts)) != 1:
         # Rows without digests or digests without rows (edited by hand?): start from nothing rather than keep them.
         logger.warning("releases: %s release rows and %s digests do not match; rebuilding every release",
                        f"{counts[0]:,}", f"{counts[1]:,}")
-        return {}
+        return False
+    return True
+
+
+def stored_releases(con: duckdb.DuckDBPyConnection, ids: set[str] | None = None) -> dict[str, StoredRelease]:
+    """The last build's releases by id (only `ids`, if given): a night's partial build reads a few thousand
+    of them, not all 1.7 million (3.2 s at full Hub size)."""
+    if ids is None:
+        cursor = con.execute(STORED_DIGESTS)
+    else:
+        cursor = con.execute(STORED_DIGESTS_OF, {"ids": sorted(ids)})
+    stored = {}
+    while rows := cursor.fetchmany(100_000):
+        stored.update((release_id, StoredRelease(*rest)) for release_id, *rest in rows)
     return stored
 
 

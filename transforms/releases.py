@@ -326,7 +326,7 @@ def build_releases(
     digests.sort()
     state = [
         (m.member_key, m.content_digest, groups.find(m.member_key), tokens[m.member_key],
-         *((_author(m), m.arxiv_ids) if m.source == "huggingface" and m.arxiv_ids else (None, None)))
+         *((hub_author(m), m.arxiv_ids) if m.source == "huggingface" and m.arxiv_ids else (None, None)))
         for m in kept
     ] + [(m.member_key, m.content_digest, None, None, None, None) for m in excluded]
     return ReleaseBuild(written, member_rows, exclusions, notes, digests, kept_rows, reused, state, claimed_arxiv, lineage)
@@ -394,11 +394,12 @@ def _hub_authors(kept: list[Member]) -> dict[str, set[str]]:
     for member in kept:
         if member.source == "huggingface":
             for arxiv_id in member.arxiv_ids:
-                hub_authors[arxiv_id].add(_author(member))
+                hub_authors[arxiv_id].add(hub_author(member))
     return dict(hub_authors)
 
 
-def _author(member: Member) -> str:
+def hub_author(member: Member) -> str:
+    """Who published a Hub repo, as the count of a paper's citing authors compares them."""
     return (member.hf_author or "").lower()
 
 
