@@ -97,7 +97,7 @@ def becomes_a_quantized_upload(con: duckdb.DuckDBPyConnection) -> None:
     land_hub(con, [{**repo, "tags": [*repo["tags"], "base_model:quantized:Qwen/Qwen2.5-1.5B-Instruct"]}])
 
 
-def variant_joins_then_leaves(con: duckdb.DuckDBPyConnection) -> None:
+def variant_joins(con: duckdb.DuckDBPyConnection) -> None:
     """A size variant published beside a repo joins its release (two records, one release)."""
     repo = hub("Ricardo-H/alfworld-global2-1p5b-to-14b")
     land_hub(con, [new_repo(repo["id"], "Ricardo-H/alfworld-global2-7b-to-14b")])
@@ -150,7 +150,7 @@ NIGHTS: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {
     "a child's parent is renamed": [family_grows_before_a_child, parent_renamed],
     "a paper gets more citing authors": [paper_cited_by_more_authors],
     "a repo becomes a quantized upload": [becomes_a_quantized_upload],
-    "a variant joins": [variant_joins_then_leaves],
+    "a variant joins": [variant_joins],
     "a paper is cited, then no longer": [paper_cited_then_dropped, paper_dropped],
     "a catalog entry links a repo": [catalog_links_a_repo],
     "a catalog entry's repo arrives": [catalog_links_a_repo_not_yet_uploaded, linked_repo_arrives],
