@@ -3,8 +3,9 @@
 Everything downstream of raw is derived: two rebuilds from the same raw tables give identical
 tables, and a bug fix reaches history without refetching. The small staging tables are replaced
 whole on every run; the two that follow millions of raw keys restage only the keys with a new raw
-version (`transforms.keyed_staging`), and the release tables keep the rows whose inputs did not
-change (`transforms.build_releases`), which gives the same tables as replacing them.
+version (`transforms.keyed_staging`), and the release build regroups only the clusters the changed
+members reach and keeps the rows whose inputs did not change (`transforms.build_releases`), which
+gives the same tables as replacing them.
 """
 
 from __future__ import annotations
