@@ -42,8 +42,8 @@ from transforms.releases import (
     Outline,
     Surroundings,
     build_releases,
+    citing_authors,
     exclusion_reason,
-    hub_author,
     link_tokens,
     organization_of,
     stored_release,
@@ -98,7 +98,8 @@ select arxiv_id, hub_author, member_key
 from (select unnest(hub_arxiv_ids) as arxiv_id, hub_author, member_key from {STATE_TABLE} where hub_arxiv_ids is not null)
 where arxiv_id in (select unnest($ids))
 """
-STATE_TOKENS = f"select unnest(tokens) from {STATE_TABLE} where member_key in (select unnest($keys)) and tokens is not null"
+STORED_LINKS = f"select tokens, hub_arxiv_ids from {STATE_TABLE} where member_key in (select unnest($keys))"
+"""The link tokens and cited papers stored for members: what the changed ones had."""
 CLUSTERS_TO_REGROUP = f"""
 select distinct cluster from (
     select cluster from {STATE_TABLE} where member_key in (select unnest($keys))
@@ -157,7 +158,6 @@ STORED_COUNTS = f"""
 select (select count(*) from releases), (select count(*) from {DIGESTS_TABLE}),
     (select count(*) from {DIGESTS_TABLE} join releases using (release_id))
 """
-PAPERS_CITED_BY = f"select distinct unnest(hub_arxiv_ids) from {STATE_TABLE} where member_key in (select unnest($keys))"
 MEMBERS_OF_RELEASES = "select release_id, member_key from release_members where release_id in (select unnest($ids))"
 OUTSIDE_BY_MEMBER = f"""
 select lower(m.member_key), release_id, r.name, l.released_on
@@ -291,29 +291,33 @@ def _regroup(
     fresh = read_members(con, changed)
     kept_fresh = [member for member in fresh if exclusion_reason(member, options) is None]
 
+    # what the changed members had: their tokens, and the papers their Hub repos cited
+    tokens: set[str] = set()
+    cited: set[str] = set()
+    for had_tokens, had_cited in con.execute(STORED_LINKS, {"keys": sorted(changed | gone)}).fetchall():
+        tokens.update(had_tokens or ())
+        cited.update(had_cited or ())
+
     # papers whose count of citing Hub authors may have crossed the limit
-    cited = {arxiv_id for m in kept_fresh if m.source == "huggingface" for arxiv_id in m.arxiv_ids}
-    cited |= {row[0] for row in con.execute(PAPERS_CITED_BY, {"keys": sorted(changed | gone)}).fetchall()}
+    after = citing_authors(kept_fresh)
+    cited |= after.keys()
     before: dict[str, set[str]] = defaultdict(set)
-    after: dict[str, set[str]] = defaultdict(set)
     for arxiv_id, author, member_key in con.execute(CITING_AUTHORS, {"ids": sorted(cited)}).fetchall():
         before[arxiv_id].add(author)
         if member_key not in changed and member_key not in gone:
-            after[arxiv_id].add(author)
-    for member in kept_fresh:
-        if member.source == "huggingface":
-            for arxiv_id in member.arxiv_ids:
-                after[arxiv_id].add(hub_author(member))
+            after.setdefault(arxiv_id, set()).add(author)
     limit = options.max_hub_authors_per_paper
-    flipped = sorted(i for i in cited if (len(before[i]) > limit) != (len(after[i]) > limit))
+    flipped = sorted(i for i in cited if (len(before[i]) > limit) != (len(after.get(i, ())) > limit))
 
-    # the tokens the changed members have and had, and the clusters holding any of them
+    # the tokens the changed members have now, and the clusters holding any token they have or had
     split = {o.member_key for o in overrides if o.action == "split"}
     family_keys = FamilyKeys()
-    tokens = {row[0] for row in con.execute(STATE_TOKENS, {"keys": sorted(changed | gone)}).fetchall()}
+
+    def author_count(arxiv_id: str) -> int:
+        return len(after.get(arxiv_id, ()))
+
     for member in kept_fresh:
-        tokens.update(link_tokens(member, organization_of(member, registry), split,
-                                  lambda arxiv_id: len(after.get(arxiv_id, ())), options, family_keys))
+        tokens.update(link_tokens(member, organization_of(member, registry), split, author_count, options, family_keys))
     tokens.update("r:" + member_key for member_key in changed | gone)
     tokens.update("a:" + arxiv_id for arxiv_id in flipped)
     linked_repos = {token[2:] for token in tokens if token.startswith("r:")}

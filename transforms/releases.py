@@ -228,14 +228,16 @@ def build_releases(
 
     groups = _UnionFind(by_key)
     split = {o.member_key for o in overrides if o.action == "split"}
-    hub_authors = _hub_authors(kept)
+    hub_authors = citing_authors(kept)
     for arxiv_id, authors in (surroundings.hub_authors.items() if surroundings else ()):
         hub_authors[arxiv_id] = hub_authors.get(arxiv_id, set()) | authors
     family_keys = FamilyKeys()
+
+    def author_count(arxiv_id: str) -> int:
+        return len(hub_authors.get(arxiv_id, ()))
+
     tokens = {
-        member.member_key: link_tokens(
-            member, orgs[member.member_key], split, lambda arxiv_id: len(hub_authors.get(arxiv_id, ())), options, family_keys
-        )
+        member.member_key: link_tokens(member, orgs[member.member_key], split, author_count, options, family_keys)
         for member in kept
     }
     claimed_arxiv = _link_identifiers(kept, by_key, groups, split, tokens, options)
@@ -388,7 +390,7 @@ def _merge_family(by_family: dict[str, _Family], key: str, more: list[dict[str, 
     by_family[key] = _Family(merged, [release["released_on"] or date.max for release in merged])
 
 
-def _hub_authors(kept: list[Member]) -> dict[str, set[str]]:
+def citing_authors(kept: list[Member]) -> dict[str, set[str]]:
     """Per arXiv id, the authors of the kept Hub repos citing it: more than a few, and it is not their own paper."""
     hub_authors: dict[str, set[str]] = defaultdict(set)
     for member in kept:
