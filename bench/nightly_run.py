@@ -7,7 +7,8 @@ server's static files), built from `bench/synthetic.py` records; the network is 
 and arXiv's 3-second politeness delay is set to 0. The warehouse under it is the full-scale one
 `bench/rebuild_at_scale.py` filled and rebuilt (it must have run first, at the same size).
 
-Each run copies that warehouse, then runs `census run --source huggingface --source arxiv
+Each run copies that warehouse and the file it last published (the night's publish updates that
+copy, as a nightly run finds the one it published the night before), then runs `census run --source huggingface --source arxiv
 --source epoch` as a subprocess, exactly as cron would: Python start-up, Prefect's temporary local
 server, the flow (ingest, rebuild, publish, report artifact), shutdown. The runs share one Prefect
 home whose database is created before the first (`prefect server database upgrade`), as every night
@@ -125,14 +126,16 @@ def prepared_prefect_home(home: Path) -> Path:
     return home
 
 
-def one_night(state: Path, night: Path, prefect_home: Path, epoch_csv: bytes, models: list[dict],
+def one_night(state: Path, published: Path, night: Path, prefect_home: Path, epoch_csv: bytes, models: list[dict],
               papers: list[ReplayEntry]) -> dict:
-    """Copy the warehouse, serve the night, run `census run`; seconds, peak RSS and the log's counts."""
+    """Copy the warehouse and its published file, serve the night, run `census run`; seconds, peak RSS and
+    the log's counts."""
     shutil.rmtree(night, ignore_errors=True)
     (night / "files" / "epoch").mkdir(parents=True)
     (night / "files" / "epoch" / "models.csv").write_bytes(epoch_csv)
     db = night / "census.duckdb"
     shutil.copyfile(state, night / "census.work.duckdb")
+    shutil.copyfile(published, db)
     hub = HubReplay(list(models), prefix="/huggingface")
     arxiv = ArxivReplay(list(papers))
     with ReplayServer(night / "files", {**hub.routes(), **arxiv.routes()}) as server:
@@ -150,7 +153,7 @@ def one_night(state: Path, night: Path, prefect_home: Path, epoch_csv: bytes, mo
         raise RuntimeError(f"census run exited {done.returncode} (whole log: {kept}):\n{log[-4000:]}")
     startup, flow = flow_seconds(log)
     counts = [line.split(" - ", 1)[-1] for line in log.splitlines()
-              if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published \d+ tables", line)]
+              if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published .*: \d+ tables", line)]
     return {"wall_s": wall, "startup_s": startup, "flow_s": flow, "peak_rss_mb": max(peak, before) / 1024,
             "counts": counts, "log": log}
 
@@ -164,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sizes_for(args.quick, args.scale)
     state = args.workdir / f"rebuild-{sizes.label()}.work.duckdb"
-    if not state.exists():
-        print(f"{state} is missing: run bench/rebuild_at_scale.py{' --quick' if args.quick else ''} first", file=sys.stderr)
+    published = args.workdir / f"rebuild-{sizes.label()}.duckdb"
+    if not (state.exists() and published.exists()):
+        print(f"{state} or {published.name} is missing: run bench/rebuild_at_scale.py{' --quick' if args.quick else ''} first", file=sys.stderr)
         return 2
     now = datetime.now(timezone.utc)
     scale = 10 if args.quick else 1
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         prefect_home = prepared_prefect_home(Path(folder) / "prefect")
         for number in range(args.runs):
             load = load_average()
-            result = one_night(state, Path(folder) / "night", prefect_home, epoch_csv, models, papers)
+            result = one_night(state, published, Path(folder) / "night", prefect_home, epoch_csv, models, papers)
             results.append(result)
             print(f"  run {number + 1}: census run {result['wall_s']:.1f}s (temporary Prefect server start "
                   f"{result['startup_s'] or float('nan'):.1f}s, flow {result['flow_s'] or float('nan'):.1f}s), "

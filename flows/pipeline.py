@@ -317,10 +317,10 @@ def rebuild_curated(settings: Settings) -> None:
 def publish_warehouse(settings: Settings) -> None:
     con = open_work_db(settings.work_db)
     try:
-        tables = publish(con, settings.db)
+        published = publish(con, settings.db)
     finally:
         con.close()
-    get_run_logger().info("published %d tables to %s", len(tables), settings.db)
+    get_run_logger().info("published %s: %s", settings.db, published.summary())
 
 
 def run_pipeline(sources: Sequence[str], window: Window) -> list[SourceOutcome]:

@@ -50,6 +50,7 @@ from transforms.releases import (
 )
 from transforms.source_digest import source_digest
 from warehouse.connection import row_count, table_names
+from warehouse.journal import note_keys, note_whole
 from warehouse.sql_files import read_sql
 
 MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_arxiv", "int_members_paperswithcode")
@@ -430,6 +431,8 @@ def _write(
         con.execute(f"create or replace table {RULES_TABLE} as select ? as rules", [rules])
     con.execute(CREATE_STATE_TABLES)
     _write_rows(con, build, overrides)
+    for table in ("releases", "release_members", "release_exclusions"):
+        note_whole(con, table)
 
 
 def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Regroup, overrides: list[Override]) -> None:
@@ -448,6 +451,9 @@ def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Re
                 {"ids": sorted(set(regroup.changed_papers) | set(build.claims))})
     con.execute("delete from overrides")
     _write_rows(con, build, overrides)
+    note_keys(con, "releases", rewritten)
+    note_keys(con, "release_members", touched - build.kept_members)
+    note_keys(con, "release_exclusions", keys)
 
 
 def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: list[Override]) -> None:

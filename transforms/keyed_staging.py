@@ -23,6 +23,7 @@ import duckdb
 
 from transforms.arxiv_facts import RULES_VERSION as ARXIV_FACTS_RULES
 from warehouse.connection import row_count, table_names
+from warehouse.journal import note_keys_in, note_whole
 from warehouse.sql_files import read_sql
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def _restage_changed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
                     [model.name])
         con.execute(f"insert into {model.name} {model.sql(RESTAGED_LATEST)}")
         con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, version from _pending", [model.name])
+        note_keys_in(con, model.name, "_pending", "source_key")
         con.execute(f"drop table {RESTAGED_LATEST}")
     con.execute("drop table _pending")
     return pending
@@ -134,6 +136,7 @@ def _stage_whole(con: duckdb.DuckDBPyConnection, model: KeyedModel, sql: str, ru
     con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, max(version) from {model.raw_table} group by source_key",
                 [model.name])
     con.execute(f"insert or replace into {RULES_TABLE} values (?, ?)", [model.name, rules])
+    note_whole(con, model.name)
     return row_count(con, model.name)
 
 

@@ -289,7 +289,7 @@ def test_a_warehouse_file_name_with_quotes_is_an_identifier_not_sql(tmp_path: Pa
     target = tmp_path / """we"ird's; drop table x --.duckdb"""
     with open_work_db(target.with_name(target.stem + ".work.duckdb")) as con:
         rebuild(con)
-        assert "releases" in publish(con, target)
+        assert "releases" in publish(con, target).tables
     with connect(target, read_only=True) as published:
         assert published.execute("select count(*) from release_cadence_quarterly").fetchone() == (0,)
 
