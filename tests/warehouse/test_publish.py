@@ -88,6 +88,13 @@ def an_unjournaled_delete(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("delete from stg_huggingface__models where repo_id = (select min(repo_id) from stg_huggingface__models)")
 
 
+def an_unjournaled_move(con: duckdb.DuckDBPyConnection) -> None:
+    """A member moved by hand into a release the night rewrote: the copy would hold it twice (its old release too)."""
+    noted = con.execute(f"select key from {JOURNAL_TABLE} where table_name = 'release_members' limit 1").fetchone()[0]
+    con.execute("update release_members set release_id = ? where member_key = (select min(member_key) from "
+                f"release_members where release_id not in (select key from {JOURNAL_TABLE}))", [noted])
+
+
 def a_new_column(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("alter table releases add column remark varchar")
 
@@ -126,6 +133,7 @@ def not_recorded(work: Path) -> None:
 
 
 WRITES = {"an unjournaled delete": (an_unjournaled_delete, "rows written without a journal entry"),
+          "an unjournaled move": (an_unjournaled_move, "rows written without a journal entry"),
           "a new column": (a_new_column, "the tables or their columns changed"),
           "a new table": (a_new_table, "the tables or their columns changed")}
 FILES = {"published from elsewhere": (published_from_elsewhere, "not the one this work database last published"),
