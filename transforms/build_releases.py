@@ -78,7 +78,14 @@ create or replace table {LINEAGE_TABLE} (release_id varchar, released_on date, f
 (`transforms.releases.link_tokens`), per arXiv id the member claiming it, per release its date (before
 any override), its family keys and what its lineage looked up."""
 KEYS_TABLE = "_read_members"
-"""A temporary table of the member keys `read_members` is to read."""
+READ_KEYS = f"""
+create or replace temp table {KEYS_TABLE} as
+select member_key, substr(member_key, strpos(member_key, ':') + 1) as source_key from (select unnest($keys) as member_key)
+"""
+"""A temporary table of the member keys `read_members` is to read, and their source keys: every member key is
+`<source prefix>:<source key>`, and DuckDB narrows the model's scans by a filter on the source key, a plain
+column, which it cannot do by the key built from it. Reading 5,000 Hub repos of 2.5 million: 0.49 s by source
+key, 1.30 s by member key (medians of 3); the member keys then drop another source's member of the same key."""
 MEMBERS_NOW = """
 create or replace temp table _members_now as
 select member_key, content_digest, has_compute from (
@@ -192,9 +199,10 @@ def read_members(con: duckdb.DuckDBPyConnection, keys: set[str] | None = None) -
     if keys is not None:
         if not keys:
             return members
-        con.execute(f"create or replace temp table {KEYS_TABLE} as select unnest($keys) as member_key", {"keys": sorted(keys)})
+        con.execute(READ_KEYS, {"keys": sorted(keys)})
     select_list = ", ".join(f"epoch_us({column})" if column in MOMENT_COLUMNS else column for column in MEMBER_COLUMNS)
-    where = "" if keys is None else f" where member_key in (select member_key from {KEYS_TABLE})"
+    where = "" if keys is None else (f" where source_key in (select source_key from {KEYS_TABLE})"
+                                     f" and member_key in (select member_key from {KEYS_TABLE})")
     for model in MEMBER_MODELS:
         cursor = con.execute(f"select {select_list}, {_CONTENT_DIGEST} from ({read_sql('intermediate', model)}){where}")
         while rows := cursor.fetchmany(50_000):
