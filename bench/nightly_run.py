@@ -8,14 +8,14 @@ and arXiv's 3-second politeness delay is set to 0. The warehouse under it is the
 `bench/rebuild_at_scale.py` filled and rebuilt (it must have run first, at the same size).
 
 Each run copies that warehouse and the file it last published (the night's publish updates that
-copy, as a nightly run finds the one it published the night before), then runs `census run --source huggingface --source arxiv
---source epoch` as a subprocess, exactly as cron would: Python start-up, Prefect's temporary local
-server, the flow (ingest, rebuild, publish, report artifact), shutdown. The runs share one Prefect
-home whose database is created before the first (`prefect server database upgrade`), as every night
-after a deployment's first finds it: creating it and running its migrations takes the temporary
-server 6 to 7 s more, once. Reported: the whole
-command's wall time, and the flow alone (from Prefect's "Beginning flow run" to its final state,
-read from the log), medians of `--runs`; the child's peak RSS.
+copy, as a nightly run finds the one it published the night before), then runs `census run --source
+huggingface --source arxiv --source epoch` as a subprocess, exactly as cron would: Python start-up,
+Prefect's temporary local server, the flow (ingest, rebuild, publish, report artifact), shutdown. The
+runs share one Prefect home whose database is created before the first (`prefect server database
+upgrade`), as every night after a deployment's first finds it: creating it and running its migrations
+takes the temporary server 6 to 7 s more, once. Reported: the whole command's wall time, and the flow
+alone (from Prefect's "Beginning flow run" to its final state, read from the log), medians of `--runs`;
+the child's peak RSS.
 
 `--prefect-server running` runs the nights against a Prefect server started once before them (not timed),
 as the nightly deployment's runs find the server their worker talks to (README, "Running it for real"):
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import re
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
