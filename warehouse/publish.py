@@ -32,6 +32,7 @@ import duckdb
 from transforms.rebuild import VIEWS, create_view
 from warehouse.connection import table_names
 from warehouse.journal import JOURNAL_TABLE, JOURNALED
+from warehouse.raw import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -248,17 +249,12 @@ def _finish(con: duckdb.DuckDBPyConnection, work_catalog: str, generation: str) 
 def _record(con: duckdb.DuckDBPyConnection, generation: str, whole_bytes: int | None, schema_version: int) -> None:
     """After the rename: the work database's journal is spent, and the published file holds `generation`.
     A crash before this commits leaves the generations unequal, so the next publish writes whole."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if whole_bytes is None:
             whole_bytes = con.execute(f"select whole_bytes from {LAST_PUBLICATION_TABLE}").fetchone()[0]
         if JOURNAL_TABLE in table_names(con):
             con.execute(f"delete from {JOURNAL_TABLE}")
         con.execute(RECORD_PUBLICATION, {"generation": generation, "whole_bytes": whole_bytes, "schema_version": schema_version})
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def _remove(temporary: Path) -> None:
