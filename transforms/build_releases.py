@@ -106,6 +106,8 @@ select arxiv_id, hub_author, member_key
 from (select unnest(hub_arxiv_ids) as arxiv_id, hub_author, member_key from {STATE_TABLE} where hub_arxiv_ids is not null)
 where arxiv_id in (select unnest($ids))
 """
+"""Per paper of `$ids`, the stored Hub repos citing it and their authors: for the regroup's count of citing
+authors before the night, and for what a build needs to know of the authors outside it."""
 STORED_LINKS = f"select tokens, hub_arxiv_ids from {STATE_TABLE} where member_key in (select unnest($keys))"
 """The link tokens and cited papers stored for members: what the changed ones had."""
 CLUSTERS_TO_REGROUP = f"""
@@ -123,12 +125,6 @@ where cluster is not null
 """
 MEMBERS_OF_CLUSTERS = f"select member_key from {STATE_TABLE} where cluster in (select unnest($clusters))"
 RELEASES_OF_MEMBERS = "select distinct release_id from release_members where member_key in (select unnest($keys))"
-OUTSIDE_AUTHORS = f"""
-select arxiv_id, list(distinct hub_author)
-from (select unnest(hub_arxiv_ids) as arxiv_id, hub_author, member_key from {STATE_TABLE} where hub_arxiv_ids is not null)
-where arxiv_id in (select unnest($ids)) and member_key not in (select unnest($inside))
-group by arxiv_id
-"""
 STORED_CLAIMS = f"""
 select arxiv_id, member_key from {CLAIMS_TABLE}
 where arxiv_id in (select unnest($ids)) and arxiv_id not in (select unnest($changed))
@@ -378,8 +374,10 @@ def _surroundings(
 ) -> Surroundings:
     """What a build over `members` needs of the releases and members outside them, read from the stored state."""
     cited = sorted({arxiv_id for m in members for arxiv_id in m.arxiv_ids})
-    hub_authors = {arxiv_id: set(authors) for arxiv_id, authors in con.execute(
-        OUTSIDE_AUTHORS, {"ids": cited, "inside": sorted(inside | gone)}).fetchall()}
+    hub_authors: dict[str, set[str]] = defaultdict(set)
+    for arxiv_id, author, member_key in con.execute(CITING_AUTHORS, {"ids": cited}).fetchall():
+        if member_key not in inside and member_key not in gone:
+            hub_authors[arxiv_id].add(author)
     claims = dict(con.execute(STORED_CLAIMS, {"ids": cited, "changed": changed_papers}).fetchall())
     not_outside = set(replaced)
 
@@ -416,7 +414,7 @@ def _surroundings(
     def claims_of(keys: list[str]) -> dict[str, list[str]]:
         return dict(con.execute(CLAIMS_OF, {"keys": sorted(keys)}).fetchall())
 
-    return Surroundings(hub_authors, claims, dependents, lookup, claims_of)
+    return Surroundings(dict(hub_authors), claims, dependents, lookup, claims_of)
 
 
 def _write(

@@ -91,6 +91,12 @@ def paper_cited_by_more_authors(con: duckdb.DuckDBPyConnection) -> None:
                    for index in (1, 2)])
 
 
+def a_citing_author_drops_the_paper(con: duckdb.DuckDBPyConnection) -> None:
+    """Night 2: one of the three authors' repos no longer cites the paper: two are left, so it is theirs again
+    (the dropping repo's stored author must not be counted)."""
+    land_hub(con, [new_repo("k-chan-l/test2_act", "author-1/cites-it", tags=["pytorch"])])
+
+
 def becomes_a_quantized_upload(con: duckdb.DuckDBPyConnection) -> None:
     """A kept repo turns out to be a re-upload: it leaves its release for the exclusions."""
     repo = hub("Ricardo-H/alfworld-global2-1p5b-to-14b")
@@ -149,6 +155,7 @@ NIGHTS: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {
     "a family starts after a child": [family_starts_after_a_child],
     "a child's parent is renamed": [family_grows_before_a_child, parent_renamed],
     "a paper gets more citing authors": [paper_cited_by_more_authors],
+    "a paper gets more citing authors, then one fewer": [paper_cited_by_more_authors, a_citing_author_drops_the_paper],
     "a repo becomes a quantized upload": [becomes_a_quantized_upload],
     "a variant joins": [variant_joins],
     "a paper is cited, then no longer": [paper_cited_then_dropped, paper_dropped],
