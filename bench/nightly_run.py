@@ -129,9 +129,14 @@ def flow_seconds(log: str) -> tuple[float | None, float | None]:
     return between(server, begin), between(begin, end)
 
 
+def prefect_environment(home: Path) -> dict[str, str]:
+    """The nights' environment for a Prefect command of their home (no source is reached)."""
+    return night_environment("http://127.0.0.1:9", home / "unused.duckdb", home)
+
+
 def prepared_prefect_home(home: Path) -> Path:
     """A Prefect home with its database created and migrated, as a nightly run finds it after the first night."""
-    environment = night_environment("http://127.0.0.1:9", home / "unused.duckdb", home)
+    environment = prefect_environment(home)
     subprocess.run([str(ROOT / ".venv" / "bin" / "prefect"), "server", "database", "upgrade", "-y"],
                    env=environment, capture_output=True, check=True)
     return home
@@ -144,7 +149,7 @@ def running_prefect_server(home: Path, timeout_seconds: float = 120) -> Iterator
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     api_url = f"http://127.0.0.1:{port}/api"
-    environment = night_environment("http://127.0.0.1:9", home / "unused.duckdb", home)
+    environment = prefect_environment(home)
     server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "prefect"), "server", "start", "--host", "127.0.0.1",
                                "--port", str(port), "--no-ui"], env=environment,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -202,17 +202,16 @@ def _apply_journal(
     returns the keys replaced per journaled table. (A table noted whole makes the whole file written anew.)"""
     replaced = {}
     for table in tables:
-        name = f"published.main.{_quoted(table)}"
         if table in JOURNALED:
             keys = entries.get(table, (0, 0))[0]
             if keys:
-                key = _quoted(JOURNALED[table])
+                name, key = f"published.main.{_quoted(table)}", _quoted(JOURNALED[table])
                 noted = f"(select key from main.{JOURNAL_TABLE} where table_name = $table)"
                 con.execute(f"delete from {name} where {key} in {noted}", {"table": table})
                 con.execute(f"insert into {name} select * from main.{_quoted(table)} where {key} in {noted}", {"table": table})
             replaced[table] = keys
         else:
-            con.execute(f"create or replace table {name} as select * from main.{_quoted(table)}")
+            _copy_table(con, table)
     for table in replaced:
         counts = [con.execute(f"select count(*) from {catalog}.main.{_quoted(table)}").fetchone()[0]
                   for catalog in ("published", _quoted(work_catalog))]
@@ -227,11 +226,16 @@ def _copy_into(con: duckdb.DuckDBPyConnection, temporary: Path, tables: list[str
     con.execute("attach ? as published", [str(temporary)])
     try:
         for table in tables:
-            con.execute(f"create table published.main.{_quoted(table)} as select * from main.{_quoted(table)}")
+            _copy_table(con, table)
         _finish(con, work_catalog, generation)
         con.execute("checkpoint published")
     finally:
         con.execute("detach published")
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The work database's `table`, whole, in the attached copy (in place of any it holds)."""
+    con.execute(f"create or replace table published.main.{_quoted(table)} as select * from main.{_quoted(table)}")
 
 
 def _finish(con: duckdb.DuckDBPyConnection, work_catalog: str, generation: str) -> None:
