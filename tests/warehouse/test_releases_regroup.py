@@ -7,6 +7,8 @@ release table and the stored state with a copy of the same warehouse built from 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import shutil
@@ -16,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sources import arxiv, paperswithcode
+from sources import arxiv, epoch, paperswithcode
 from sources.records import RawRecord
 from transforms.build_releases import CLAIMS_TABLE, LINEAGE_TABLE, STATE_TABLE
 from transforms.rebuild import rebuild
@@ -147,6 +149,41 @@ def linked_repo_arrives(con: duckdb.DuckDBPyConnection) -> None:
     land_hub(con, [new_repo("k-chan-l/test2_act", LINKED_LATER, tags=["pytorch"])])
 
 
+EPOCH_SNAPSHOT = FIXTURES / "epoch" / "all_ai_models_snapshot_2025-04-23.csv"
+
+
+def land_epoch_rows(con: duckdb.DuckDBPyConnection, rows: list[dict[str, str]]) -> None:
+    """Rows added to the real snapshot, with its header, as Epoch's CSV gives them."""
+    header = next(csv.reader(io.StringIO(EPOCH_SNAPSHOT.read_text("utf-8-sig"))))
+    text = io.StringIO()
+    csv.writer(text).writerows([header, *([row.get(column, "") for column in header] for row in rows)])
+    records = [item for item in epoch.read_csv(io.BytesIO(text.getvalue().encode("utf-8")), EPOCH_SNAPSHOT.name)
+               if isinstance(item, RawRecord)]
+    with transaction(con):
+        land_page(con, "raw_epoch__models", records, run_id="night")
+
+
+def names_equal_but_for_case(con: duckdb.DuckDBPyConnection) -> None:
+    """Night 1 of two: Epoch lists two models whose names are equal but for case (as its `CALM` and `CaLM`),
+    neither with a compute figure (such releases are regrouped every night anyway)."""
+    land_epoch_rows(con, [
+        {"Model": "Orca-Q", "Domain": "Language", "Organization": "Lab Q", "Publication date": "2023-05-01"},
+        {"Model": "ORCA-Q", "Domain": "Biology", "Organization": "Lab R", "Publication date": "2023-06-01"},
+    ])
+
+
+def derivative_of_either(con: duckdb.DuckDBPyConnection) -> None:
+    """Night 2: a model based on `orca-q`, and an edit of `ORCA-Q`. Lineage looks a base up in lower case, where a
+    build of every member meets `Orca-Q` last: the night's build must meet both, in that order, although only
+    `ORCA-Q` changed."""
+    land_epoch_rows(con, [
+        {"Model": "ORCA-Q", "Domain": "Biology", "Organization": "Lab R", "Publication date": "2023-06-01",
+         "Notability criteria": "Highly cited"},
+        {"Model": "Orca-Q-Tuned", "Domain": "Language", "Organization": "Lab S", "Publication date": "2023-09-01",
+         "Base model": "orca-q"},
+    ])
+
+
 NIGHTS: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {
     "a base arrives": [base_arrives],
     "a family grows": [family_grows],
@@ -161,6 +198,7 @@ NIGHTS: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {
     "a paper is cited, then no longer": [paper_cited_then_dropped, paper_dropped],
     "a catalog entry links a repo": [catalog_links_a_repo],
     "a catalog entry's repo arrives": [catalog_links_a_repo_not_yet_uploaded, linked_repo_arrives],
+    "a derivative of a name two models share but for case": [names_equal_but_for_case, derivative_of_either],
 }
 
 
