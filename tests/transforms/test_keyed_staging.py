@@ -84,6 +84,17 @@ def test_a_night_restages_only_its_new_versions_and_ends_as_staged_whole(staged:
         "(select likes from stg_huggingface__models where repo_id = ?)", [papers[0].key, models[0]["id"]]
     ).fetchone()
     assert (title, likes) == ("A revised title of the same paper", 5_000)
+    # a new version restages its key, which keeps the time its first version was landed
+    hub_first, hub_landed, paper_first, paper_last, paper_landed = staged.execute(
+        "select (select first_seen_at from stg_huggingface__models where repo_id = $repo), "
+        "(select list(fetched_at order by version) from raw_huggingface__models where source_key = $repo), "
+        "(select first_seen_at from stg_arxiv__papers where arxiv_id = $paper), "
+        "(select last_seen_at from stg_arxiv__papers where arxiv_id = $paper), "
+        "(select list(fetched_at order by version) from raw_arxiv__papers where source_key = $paper)",
+        {"repo": models[0]["id"], "paper": papers[0].key},
+    ).fetchone()
+    assert len(hub_landed) == len(paper_landed) == 2 and hub_landed[0] < hub_landed[1]
+    assert (hub_first, paper_first, paper_last) == (hub_landed[0], paper_landed[0], paper_landed[1])
 
 
 def test_nothing_new_restages_nothing(staged: duckdb.DuckDBPyConnection) -> None:

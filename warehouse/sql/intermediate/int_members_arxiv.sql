@@ -11,12 +11,6 @@ referenced as (
     select arxiv_id from stg_paperswithcode__papers where arxiv_id is not null
 ),
 
-first_seen as (
-    select source_key as arxiv_id, min(fetched_at) as first_seen_at, max(fetched_at) as last_seen_at
-    from raw_arxiv__papers
-    group by 1
-),
-
 final as (
     select
         'arxiv:' || papers.arxiv_id as member_key,
@@ -26,8 +20,8 @@ final as (
         cast(null as varchar) as organization,
         cast(null as varchar) as hf_author,
         cast(papers.published_at as date) as released_on,
-        first_seen.first_seen_at,
-        first_seen.last_seen_at,
+        papers.first_seen_at,
+        papers.last_seen_at,
         [papers.arxiv_id]::varchar[] as arxiv_ids,
         []::varchar[] as linked_hf_repos,
         []::varchar[] as base_names,
@@ -50,7 +44,6 @@ final as (
         cast(null as double) as open_llm_v1_average,
         cast(null as double) as open_llm_v2_average
     from papers
-    left join first_seen on first_seen.arxiv_id = papers.arxiv_id
     where coalesce(papers.is_model_paper, false)
         or papers.arxiv_id in (select arxiv_id from referenced)
 )

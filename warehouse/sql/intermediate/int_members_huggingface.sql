@@ -3,12 +3,6 @@ with models as (
     select * from stg_huggingface__models
 ),
 
-first_seen as (
-    select source_key as repo_id, min(fetched_at) as first_seen_at
-    from raw_huggingface__models
-    group by 1
-),
-
 -- a repo's Open LLM Leaderboard entries, per version: the best average, and whether every entry was a merge or flagged
 leaderboard as (
     select
@@ -32,7 +26,7 @@ final as (
         cast(null as varchar) as organization,
         models.author as hf_author,
         cast(models.created_at as date) as released_on,
-        first_seen.first_seen_at,
+        models.first_seen_at,
         models.fetched_at as last_seen_at,
         coalesce(models.arxiv_ids, [])::varchar[] as arxiv_ids,
         []::varchar[] as linked_hf_repos,
@@ -65,7 +59,6 @@ final as (
         leaderboard.v1_average as open_llm_v1_average,
         leaderboard.v2_average as open_llm_v2_average
     from models
-    left join first_seen on first_seen.repo_id = models.repo_id
     left join leaderboard on leaderboard.repo_key = lower(models.repo_id)
 )
 

@@ -3,7 +3,7 @@
 -- them as received). Links, repaired names and the model-paper verdict come from Python
 -- (`transforms/arxiv_facts.py`), joined one-to-one on the payload's content hash.
 -- A rebuild restages only the keys with a new raw version: it reads their rows in place of the view below
--- (`transforms/keyed_staging.py`), so every other CTE must read the raw record through `latest`.
+-- (`transforms/keyed_staging.py`), so every other CTE must read raw through `latest`, or for its keys only.
 with latest as (
     select source_key, content_hash, payload
     from raw_arxiv__papers_latest
@@ -12,6 +12,14 @@ with latest as (
 facts as (
     select *
     from _arxiv_paper_facts
+),
+
+-- when the paper was first and last landed: a later version changes only the last
+seen as (
+    select source_key, min(fetched_at) as first_seen_at, max(fetched_at) as last_seen_at
+    from raw_arxiv__papers
+    where source_key in (select source_key from latest)
+    group by 1
 ),
 
 -- every field in one pass: a list of paths parses each payload once, where one `->>` per field parses it 13 times
@@ -76,9 +84,12 @@ final as (
         coalesce(facts.hf_urls, [])::varchar[] as hf_urls,
         coalesce(facts.is_model_paper, false) as is_model_paper,
         coalesce(facts.announced_models, [])::varchar[] as announced_models,
-        facts.model_evidence
+        facts.model_evidence,
+        seen.first_seen_at,
+        seen.last_seen_at
     from renamed
     left join facts on facts.content_hash = renamed.content_hash
+    left join seen on seen.source_key = renamed.arxiv_id
 )
 
 select * from final

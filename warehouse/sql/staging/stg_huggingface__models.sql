@@ -2,10 +2,18 @@
 -- Reads both shapes raw holds: listing records (lineage in tags and cardData.base_model) and hub-stats rows
 -- (lineage also in baseModels {models: [{id}], relation}). Tags are the Hub's own, computed from the card.
 -- A rebuild restages only the keys with a new raw version: it reads their rows in place of the view below
--- (`transforms/keyed_staging.py`), so every other CTE must read the raw record through `latest`.
+-- (`transforms/keyed_staging.py`), so every other CTE must read raw through `latest`, or for its keys only.
 with latest as (
     select source_key, payload, fetched_at
     from raw_huggingface__models_latest
+),
+
+-- when the repo was first landed: its first version, which a later one never changes
+first_seen as (
+    select source_key, min(fetched_at) as first_seen_at
+    from raw_huggingface__models
+    where source_key in (select source_key from latest)
+    group by 1
 ),
 
 -- every field in one pass: a list of paths parses each payload once, where one `->>` per field parses it 15 times
@@ -93,9 +101,11 @@ final as (
         fields.has_eval_results,
         coalesce(fields.library_name in ('gguf', 'ggml'), false)
             or list_contains(fields.tags, 'gguf') or list_contains(fields.tags, 'ggml') as gguf,
-        fields.fetched_at
+        fields.fetched_at,
+        first_seen.first_seen_at
     from fields
     inner join lineage on lineage.repo_id = fields.repo_id
+    inner join first_seen on first_seen.source_key = fields.repo_id
 )
 
 select * from final
