@@ -104,8 +104,14 @@ with missing as (
         content_hash,
         json_extract_string(payload, ['$.title[0]', '$.summary[0]', '$."arxiv:comment"[0]']) as texts,
         coalesce(json_extract_string(payload, '$.author[*].name[0]'), []) as authors
-    from raw_arxiv__papers_latest
-    where content_hash not in (select content_hash from _arxiv_paper_facts)
+    from raw_arxiv__papers
+    -- found by row id: the latest versions through `raw_arxiv__papers_latest` carry every payload through its
+    -- window (1.3 s a night at 800,000 papers, against 0.4 s)
+    where rowid in (
+        select rowid from raw_arxiv__papers
+        where content_hash not in (select content_hash from _arxiv_paper_facts)
+            and (source_key, version) in (select source_key, max(version) from raw_arxiv__papers group by 1)
+    )
 ),
 
 texts as (
