@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from sources.records import RawRecord, Rejected
 from warehouse import runs
-from warehouse.raw import land_page, transaction
+from warehouse.raw import RAW_TABLES, land_page, transaction
 
 
 def latest(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
@@ -35,6 +36,20 @@ def test_a_record_that_changes_back_is_a_new_version(fresh_db: duckdb.DuckDBPyCo
     for run, value in enumerate(["1", "2", "1"]):
         land_page(fresh_db, "raw_epoch__models", [RawRecord("f#A", value)], run_id=f"r{run}")
     assert latest(fresh_db) == {"f#A": (3, "1")}
+
+
+@pytest.mark.parametrize("raw_table", sorted(RAW_TABLES))
+def test_each_latest_view_holds_every_key_at_its_highest_version(fresh_db: duckdb.DuckDBPyConnection, raw_table: str) -> None:
+    pages = [
+        [RawRecord("a", '{"n": 1}'), RawRecord("b", '{"n": 1}'), RawRecord("c", '{"n": 1}')],
+        [RawRecord("b", '{"n": 2}'), RawRecord("d", '{"n": 1}')],
+        [RawRecord("a", '{"n": 1}'), RawRecord("b", '{"n": 3}'), RawRecord("c", '{"n": 2}')],
+    ]
+    for run, page in enumerate(pages):
+        with transaction(fresh_db):
+            land_page(fresh_db, raw_table, page, run_id=f"r{run}")
+    rows = fresh_db.execute(f"select source_key, version, payload from {raw_table}_latest order by source_key").fetchall()
+    assert rows == [("a", 1, '{"n": 1}'), ("b", 3, '{"n": 3}'), ("c", 2, '{"n": 2}'), ("d", 1, '{"n": 1}')]
 
 
 def test_a_key_twice_in_one_page_keeps_the_last_and_counts_reconcile(fresh_db: duckdb.DuckDBPyConnection) -> None:
