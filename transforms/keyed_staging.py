@@ -1,11 +1,11 @@
 """Staging tables that follow a raw table key by key, brought up to date by restaging only what changed.
 
 `stg_huggingface__models` and `stg_arxiv__papers` hold one row per raw key, a function of that key's
-raw versions alone: its latest, and when the versions were landed (and, for arXiv, of the facts stored for
-the latest version's payload). A night
-lands a few thousand new versions among millions, so a rebuild unpacks only the keys whose latest
-version it has not staged yet: at full Hub size that saves 29.5 s of JSON unpacking a night (16.7 s
-for the Hub, 12.8 s for arXiv), and the commit writes a few thousand rows instead of two whole tables.
+raw versions alone: its latest, and when its versions were landed (and, for arXiv, of the facts stored
+for the latest version's payload). A night lands a few thousand new versions among millions, so a
+rebuild unpacks only the keys whose latest version it has not staged yet: at full Hub size that saves
+29.5 s of JSON unpacking a night (16.7 s for the Hub, 12.8 s for arXiv), and the commit writes a few
+thousand rows instead of two whole tables.
 
 `_staged_versions` records the raw version behind each staged row and `_staging_rules` what every
 row of a table is a function of besides its raw record: the model's SQL, the DuckDB version that ran
