@@ -381,8 +381,8 @@ def test_hub_stats_rows_stage_like_the_listing_records(tmp_path: Path, fresh_db:
     assert set(stats) == set(listing)
     for repo, row in listing.items():
         differing = {name for name in row if row[name] != stats[repo][name]}
-        # evalResults is not in hub-stats; the run's own time differs
-        assert differing <= {"fetched_at", "has_eval_results"}, (repo, differing)
+        # evalResults is not in hub-stats; the run's own times differ
+        assert differing <= {"fetched_at", "first_seen_at", "has_eval_results"}, (repo, differing)
     assert (stats["Qwen/Qwen3.6-35B-A3B"]["has_model_index"], stats["someone/tiny-gguf"]["base_relation"]) == (
         True, "quantized")
 
