@@ -13,6 +13,9 @@ from pathlib import Path
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "sources,warehouse,transforms")
+# Without `PREFECT_API_URL`, Prefect starts a temporary server, which in a new Prefect home first creates its
+# database: on a busy 2-core machine that outlasted Prefect's 20 s default and failed a clean clone's demo.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
