@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,20 +31,3 @@ def test_every_unreachable_source_gets_one_line_and_the_run_still_publishes(
     assert sorted(line.split(":")[1].strip() for line in lines) == sorted(ALL_SOURCES)
     assert all("host name does not resolve" in line and "model-census-test.invalid" in line for line in lines), lines
     assert census_env.exists(), "the transforms and publishing ran despite every failure"
-
-
-@pytest.mark.parametrize(("given", "expected"), [(None, "120"), ("45", "45")])
-def test_the_temporary_prefect_server_gets_time_to_start_unless_the_user_says_otherwise(
-    given: str | None, expected: str
-) -> None:
-    """Prefect's 20 s failed a clean clone's `census demo` while the new Prefect home's database was created."""
-    environment = {key: value for key, value in os.environ.items()
-                   if key != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
-    if given is not None:
-        environment["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = given
-    shown = subprocess.run(
-        [sys.executable, "-c", "import flows.cli; from prefect.settings import get_current_settings; "
-                               "print(get_current_settings().server.ephemeral.startup_timeout_seconds)"],
-        env=environment, capture_output=True, text=True, check=True,
-    ).stdout.split()[-1]
-    assert shown == expected
