@@ -10,7 +10,9 @@ gives the same tables as replacing them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
 import duckdb
 
 from transforms.arxiv_facts import build_paper_facts
@@ -36,6 +38,8 @@ VIEWS: tuple[str, ...] = (
 
 The release tables (`releases`, `release_members`, ...) are built between staging and the other
 curated models by `transforms.build_releases`, since matching and labelling are Python."""
+SERIALIZE_SQL = "select json_serialize_sql($sql)"
+DESERIALIZE_SQL = "select json_deserialize_sql($tree::json)"
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def build_over_releases(con: duckdb.DuckDBPyConnection) -> list[Built]:
     built = [_build_table(con, "curated", name) for name in CURATED]
     for name in VIEWS:
         create_view(con, name)
-        built.append(Built("views", name, row_count(con, name)))
+        built.append(Built("views", name, view_rows(con, name)))
     return built
 
 
@@ -81,3 +85,24 @@ def _build_table(con: duckdb.DuckDBPyConnection, layer: str, name: str) -> Built
 
 def create_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"create or replace view {name} as {read_sql('views', name)}")
+
+
+def view_rows(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Rows of the view `name`, counted over its query without the final ORDER BY (see `unordered`)."""
+    return con.execute(f"select count(*) from ({unordered(con, read_sql('views', name))})").fetchone()[0]
+
+
+def unordered(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """`query` without its final ORDER BY, unless a LIMIT or OFFSET makes the order choose the rows.
+
+    DuckDB sorts the rows of a view it only counts: at full Hub scale, 0.50 of the 0.65 s a night spent
+    counting `derivative_releases` for the log went to ordering its 596,255 rows. DuckDB's own parser
+    takes the order off (`json_serialize_sql`), so comments, strings and inner orders are left alone.
+    """
+    tree = json.loads(con.execute(SERIALIZE_SQL, {"sql": query}).fetchone()[0])
+    if tree.get("error"):
+        raise ValueError(f"not a query DuckDB parses: {tree.get('error_message')}")
+    node = tree["statements"][0]["node"]
+    if [modifier["type"] for modifier in node["modifiers"]] == ["ORDER_MODIFIER"]:
+        node["modifiers"] = []
+    return con.execute(DESERIALIZE_SQL, {"tree": json.dumps(tree)}).fetchone()[0]

@@ -8,7 +8,8 @@ from itertools import count
 import duckdb
 import pytest
 
-from transforms.rebuild import VIEWS, create_view
+from transforms.rebuild import VIEWS, create_view, unordered, view_rows
+from warehouse.sql_files import read_sql
 
 RELEASES_CONTRACT = """
 create table releases (
@@ -183,3 +184,30 @@ def test_views_return_no_rows_on_an_empty_releases_table(con: duckdb.DuckDBPyCon
     for name in VIEWS:
         create_view(con, name)
         assert select(con, f"select count(*) from {name}") == [(0,)], name
+
+
+def test_view_rows_count_each_view_without_sorting_it(con: duckdb.DuckDBPyConnection) -> None:
+    load(con, [
+        release("LLaMA", date(2023, 2, 24), release_id="llama"),
+        release("Alpaca", date(2023, 3, 13), base_release_id="llama", base_model="LLaMA", is_notable=False),
+        release("Vicuna", date(2023, 3, 30), base_release_id="llama", base_model="LLaMA"),
+        release("GPT-4", date(2023, 3, 14), modality="multimodal"),
+    ])
+    def sorts(query: str) -> int:  # Order By operators in DuckDB's plan, not ordered windows or aggregates
+        return con.execute(f"explain select count(*) from ({query})").fetchall()[0][1].count("─ Order By ─")
+
+    for name in VIEWS:
+        assert view_rows(con, name) == select(con, f"select count(*) from {name}")[0][0] > 0, name
+        query = read_sql("views", name)
+        assert sorts(unordered(con, query)) == sorts(query) - 1, name
+
+
+def test_unordered_takes_off_only_an_order_that_chooses_no_rows(con: duckdb.DuckDBPyConnection) -> None:
+    numbers = "select x, string_agg(x::varchar, ',' order by x desc) over () as listed from range(4) as t(x)"
+    plain = unordered(con, f"-- a comment\n{numbers}\norder by x desc")
+    assert plain.upper().count("ORDER BY") == 1  # the aggregate's own, kept
+    assert sorted(select(con, plain)) == [(x, "3,2,1,0") for x in range(4)]
+    assert select(con, unordered(con, f"{numbers} order by x desc limit 1")) == [(3, "3,2,1,0")]
+    assert select(con, unordered(con, f"{numbers} order by x desc offset 3")) == [(0, "3,2,1,0")]
+    with pytest.raises(ValueError, match="not a query DuckDB parses"):
+        unordered(con, "select from where")
