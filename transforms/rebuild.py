@@ -2,10 +2,10 @@
 
 Everything downstream of raw is derived: two rebuilds from the same raw tables give identical
 tables, and a bug fix reaches history without refetching. The small staging tables are replaced
-whole on every run; the two that follow millions of raw keys restage only the keys with a new raw
-version (`transforms.keyed_staging`), and the release build regroups only the clusters the changed
-members reach and keeps the rows whose inputs did not change (`transforms.build_releases`), which
-gives the same tables as replacing them.
+whole when a raw table they read has grown (`transforms.whole_staging`); the two that follow
+millions of raw keys restage only the keys with a new raw version (`transforms.keyed_staging`),
+and the release build regroups only the clusters the changed members reach and keeps the rows whose
+inputs did not change (`transforms.build_releases`), which gives the same tables as replacing them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import duckdb
 from transforms.arxiv_facts import build_paper_facts
 from transforms.build_releases import ReleaseInputs, build_release_tables
 from transforms.keyed_staging import KEYED_MODELS, stage_keyed
+from transforms.whole_staging import stage_whole
 from warehouse.connection import row_count
 from warehouse.raw import transaction
 from warehouse.sql_files import read_sql
@@ -61,7 +62,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
             if name in KEYED_MODELS:
                 built.append(Built("staging", name, stage_keyed(con, KEYED_MODELS[name]).rows))
             else:
-                built.append(_build_table(con, "staging", name))
+                built.append(Built("staging", name, stage_whole(con, name).rows))
         build_release_tables(con, inputs)
         built.extend(Built("curated", name, row_count(con, name)) for name in ("releases", "release_members", "release_exclusions"))
         built.extend(build_over_releases(con))
