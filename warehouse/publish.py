@@ -9,7 +9,9 @@ ever holds a lock the writer needs.
 Writing that file from nothing took 12 s a night at full Hub size, for a few thousand changed rows
 among millions. So when the published file is the one this work database last published (both hold
 its generation), the temporary file starts as a copy of it, and only the keys the night's writers
-noted (`warehouse.journal`) are replaced in the large tables; the small ones are copied whole. A first
+noted (`warehouse.journal`) are replaced in the large tables; each small one is copied whole unless its rows
+are those the copy holds already (a row count and a sum of row hashes, 15 ms against 740 ms to copy Papers
+With Code's 100,000 results, which a night rarely changes). A first
 publish, a large table rewritten whole (a first build, a change of rules), a published file replaced or
 touched by anything else, a schema migration, a change of any table's columns, a count that does not
 match afterwards, or a file grown past `MAX_GROWTH` times its size when last written whole: each gives a
@@ -59,6 +61,9 @@ COLUMNS_OF = (
     "and table_oid in (select table_oid from duckdb_tables() where database_name = $catalog) group by table_name"
 )
 SCHEMA_VERSION = "select coalesce(max(version), 0) from schema_migrations"
+ROWS_DIGEST = "select count(*), sum(hash(whole_row)) from {table} as whole_row"
+"""A table's rows, as a multiset: equal for the same rows in any order, different (but for a 64-bit hash
+collision) for any other; {table} is one of our own table names, qualified by its catalog."""
 JOURNAL_ENTRIES = f"select table_name, count(distinct key), count(*) - count(key) from {JOURNAL_TABLE} group by table_name"
 RECORD_PUBLICATION = f"""
 create or replace table {LAST_PUBLICATION_TABLE} as
@@ -81,14 +86,17 @@ class Published:
 
     tables: list[str]
     replaced_keys: dict[str, int] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
+    """Tables not journaled whose rows the last published file held already, so not copied."""
     whole_because: str | None = None
 
     def summary(self) -> str:
         if self.whole_because is not None:
             return f"{len(self.tables)} tables written whole ({self.whole_because})"
         keys = ", ".join(f"{table} {count:,}" for table, count in sorted(self.replaced_keys.items())) or "none"
+        copied = len(self.tables) - len(self.replaced_keys) - len(self.unchanged)
         return (f"{len(self.tables)} tables updated from the last publication: keys replaced {keys}; "
-                f"the other tables copied whole")
+                f"of the other tables, {copied} copied whole and {len(self.unchanged)} unchanged")
 
 
 def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Published:
@@ -157,14 +165,14 @@ def _update_last(
         if why is not None:
             return Published(tables, whole_because=why)
         try:
-            replaced = _apply_journal(con, tables, work_catalog, generation, entries)
+            replaced, unchanged = _apply_journal(con, tables, work_catalog, generation, entries)
         except _NotAsNoted as exc:
             logger.warning("publish: %s; writing every table anew", exc)
             return Published(tables, whole_because=str(exc))
         con.execute("checkpoint published")
     finally:
         con.execute("detach published")
-    return Published(tables, replaced_keys=replaced)
+    return Published(tables, replaced_keys=replaced, unchanged=unchanged)
 
 
 def _last_publication(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int] | None:
@@ -197,10 +205,11 @@ def _journal_entries(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int
 
 def _apply_journal(
     con: duckdb.DuckDBPyConnection, tables: list[str], work_catalog: str, generation: str, entries: dict[str, tuple[int, int]]
-) -> dict[str, int]:
-    """Replace the noted keys' rows of the journaled tables in the attached copy and every other table whole;
-    returns the keys replaced per journaled table. (A table noted whole makes the whole file written anew.)"""
-    replaced = {}
+) -> tuple[dict[str, int], list[str]]:
+    """Replace the noted keys' rows of the journaled tables in the attached copy, and every other table whose
+    rows differ, whole; returns the keys replaced per journaled table and the other tables left as they were.
+    (A table noted whole makes the whole file written anew.)"""
+    replaced, unchanged = {}, []
     for table in tables:
         if table in JOURNALED:
             keys = entries.get(table, (0, 0))[0]
@@ -210,6 +219,8 @@ def _apply_journal(
                 con.execute(f"delete from {name} where {key} in {noted}", {"table": table})
                 con.execute(f"insert into {name} select * from main.{_quoted(table)} where {key} in {noted}", {"table": table})
             replaced[table] = keys
+        elif _rows_digest(con, f"published.main.{_quoted(table)}") == _rows_digest(con, f"main.{_quoted(table)}"):
+            unchanged.append(table)
         else:
             _copy_table(con, table)
     for table in replaced:
@@ -219,7 +230,11 @@ def _apply_journal(
             raise _NotAsNoted(f"{table} would hold {counts[0]:,} rows against the work database's {counts[1]:,} "
                               "(rows written without a journal entry)")
     _finish(con, work_catalog, generation)
-    return replaced
+    return replaced, unchanged
+
+
+def _rows_digest(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int | None]:
+    return con.execute(ROWS_DIGEST.format(table=table)).fetchone()
 
 
 def _copy_into(con: duckdb.DuckDBPyConnection, temporary: Path, tables: list[str], work_catalog: str, generation: str) -> None:

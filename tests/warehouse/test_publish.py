@@ -83,6 +83,23 @@ def test_every_night_published_from_the_journal_equals_a_file_written_whole(work
     assert all(replaced.values()), replaced
 
 
+def test_an_other_table_is_copied_only_when_its_rows_differ_from_the_published_ones(work: Path, tmp_path: Path) -> None:
+    """Tables not journaled are compared with the published copy's: an edit that keeps the row count is copied too."""
+    def edit_a_value(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("update stg_epoch__models set organization = 'Edited' "
+                    "where epoch_name = (select min(epoch_name) from stg_epoch__models)")
+
+    quiet = night_and_publish(work, lambda con: None)
+    assert quiet.whole_because is None and "stg_epoch__models" in quiet.unchanged
+    assert "of the other tables, 0 copied whole" in quiet.summary()
+    edited = night_and_publish(work, lambda con: None, then=edit_a_value)
+    assert edited.whole_because is None and "stg_epoch__models" not in edited.unchanged
+    assert "of the other tables, 1 copied whole" in edited.summary()
+    assert published_rows(work.with_name("census.duckdb")) == published_whole(work, tmp_path)
+    with connect(work.with_name("census.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from stg_epoch__models where organization = 'Edited'").fetchone() == (1,)
+
+
 def an_unjournaled_delete(con: duckdb.DuckDBPyConnection) -> None:
     """A staged row deleted past the rebuild (by hand, say): no journal entry notes it."""
     con.execute("delete from stg_huggingface__models where repo_id = (select min(repo_id) from stg_huggingface__models)")
