@@ -5,7 +5,8 @@ raw versions alone: its latest, and when its versions were landed (and, for arXi
 for the latest version's payload). A night lands a few thousand new versions among millions, so a
 rebuild unpacks only the keys whose latest version it has not staged yet: at full Hub size that saves
 29.5 s of JSON unpacking a night (16.7 s for the Hub, 12.8 s for arXiv), and the commit writes a few
-thousand rows instead of two whole tables.
+thousand rows instead of two whole tables. Those keys are found among the raw rows landed since the
+last rebuild, by row id (`_restage_changed`).
 
 `_staged_versions` records the raw version behind each staged row and `_staging_rules` what every
 row of a table is a function of besides its raw record: the model's SQL, the DuckDB version that ran
@@ -36,6 +37,23 @@ RULES_TABLE = "_staging_rules"
 CREATE_BOOKKEEPING = f"""
 create table if not exists {VERSIONS_TABLE} (model varchar not null, source_key varchar not null, version integer not null);
 create table if not exists {RULES_TABLE} (model varchar primary key, rules varchar not null);
+"""
+PENDING = f"""
+create or replace temporary table _pending as
+with landed as (
+    select source_key, max(version) as version, arg_max(rowid, version) as raw_row
+    from {{raw_table}} where rowid >= $since group by source_key
+)
+select source_key, version, raw_row from landed
+anti join (
+    select source_key, version from {VERSIONS_TABLE}
+    where model = $model and source_key in (select source_key from landed)
+) using (source_key, version)
+"""
+"""The keys with a raw row from row id `$since` on whose latest version is not the staged one, with that
+version and its row id; {raw_table} is the model's."""
+CAUGHT_UP = f"""
+select (select coalesce(sum(version), 0) from {VERSIONS_TABLE} where model = $model), (select count(*) from {{raw_table}})
 """
 RESTAGED_LATEST = "_restaged_latest"
 """The latest raw rows of the keys being restaged, read by the model's SQL in place of `<raw_table>_latest`."""
@@ -109,15 +127,33 @@ def _in_step(con: duckdb.DuckDBPyConnection, model: KeyedModel, rules: str) -> b
 
 
 def _restage_changed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> int:
-    """Replace the rows of keys whose latest raw version is not the one staged (new keys included)."""
-    con.execute(
-        f"create or replace temporary table _pending as "
-        f"select source_key, version, raw_row from ("
-        f"select source_key, max(version) as version, arg_max(rowid, version) as raw_row from {model.raw_table} "
-        f"group by source_key) "
-        f"anti join (select source_key, version from {VERSIONS_TABLE} where model = ?) using (source_key, version)",
-        [model.name],
-    )
+    """Replace the rows of keys whose latest raw version is not the one staged (new keys included).
+
+    A raw table only grows, a row at a time at the end, and a key's versions run 1, 2, ... without gaps. So
+    once every key is staged at its latest version, the staged versions add up to the raw table's row count,
+    and the rows landed since have row ids from that sum on: only those are read, not every key (0.85 s a
+    night for 2.5 million Hub repos). The sum is checked again after restaging; if it falls short (a staged
+    record lost, rows landed out of step), every key is looked at.
+    """
+    staged, landed = _extent(con, model)
+    restaged = _restage(con, model, since=staged if staged <= landed else 0)
+    staged, landed = _extent(con, model)
+    if staged != landed:
+        missed = _restage(con, model, since=0)
+        logger.warning("%s: %s keys with a new raw version were found only by reading every key",
+                       model.name, f"{missed:,}")
+        restaged += missed
+    return restaged
+
+
+def _extent(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> tuple[int, int]:
+    """The sum of the staged versions and the raw table's row count: equal when every key is staged at its latest."""
+    return con.execute(CAUGHT_UP.format(raw_table=model.raw_table), {"model": model.name}).fetchone()
+
+
+def _restage(con: duckdb.DuckDBPyConnection, model: KeyedModel, *, since: int) -> int:
+    """Restage the keys whose latest raw version is not the staged one, among those with a row from row id `since` on."""
+    con.execute(PENDING.format(raw_table=model.raw_table), {"model": model.name, "since": since})
     pending = row_count(con, "_pending")
     if pending:
         # Read by row id (stable within this transaction): a join on the key and version scans every payload

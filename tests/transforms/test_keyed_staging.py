@@ -7,6 +7,7 @@ and new records, and each table must then hold exactly the rows its SQL gives ov
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import duckdb
@@ -62,7 +63,9 @@ def staged(fresh_db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return fresh_db
 
 
-def test_a_night_restages_only_its_new_versions_and_ends_as_staged_whole(staged: duckdb.DuckDBPyConnection) -> None:
+def test_a_night_restages_only_its_new_versions_and_ends_as_staged_whole(
+    staged: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
     models = hub_page()
     night = [{**model, "likes": 5_000 + index} for index, model in enumerate(models[:2])]  # a popularity refresh
     night.append({**models[2], "id": models[2]["id"] + "-chat", "_id": "0" * 24})  # a new repo
@@ -74,9 +77,11 @@ def test_a_night_restages_only_its_new_versions_and_ends_as_staged_whole(staged:
     new_paper["id"] = ["http://arxiv.org/abs/2611.99999v1"]
     land(staged, "raw_arxiv__papers", [RawRecord(papers[0].key, json.dumps(revised)), RawRecord("2611.99999", json.dumps(new_paper))])
 
-    night_staged = stage(staged)
+    with caplog.at_level(logging.WARNING, logger="transforms.keyed_staging"):
+        night_staged = stage(staged)
 
     assert night_staged == {HUB.name: Staged(len(models) + 1, 3), ARXIV.name: Staged(len(papers) + 1, 2)}
+    assert "found only by reading every key" not in caplog.text, "the night's rows are found by their row ids"
     for model in (HUB, ARXIV):
         assert table(staged, model.name) == from_scratch(staged, model.name), model.name
     title, likes = staged.execute(
@@ -101,10 +106,14 @@ def test_nothing_new_restages_nothing(staged: duckdb.DuckDBPyConnection) -> None
     assert {name: result.restaged for name, result in stage(staged).items()} == {HUB.name: 0, ARXIV.name: 0}
 
 
-def test_a_lost_record_of_a_staged_version_restages_that_key_alone(staged: duckdb.DuckDBPyConnection) -> None:
+def test_a_lost_record_of_a_staged_version_restages_that_key_alone(
+    staged: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
     staged.execute(f"delete from {VERSIONS_TABLE} where source_key = (select min(repo_id) from stg_huggingface__models)")
 
-    assert stage(staged)[HUB.name] == Staged(len(hub_page()), 1)
+    with caplog.at_level(logging.WARNING, logger="transforms.keyed_staging"):
+        assert stage(staged)[HUB.name] == Staged(len(hub_page()), 1)
+    assert "stg_huggingface__models: 1 keys with a new raw version were found only by reading every key" in caplog.text
     assert table(staged, HUB.name) == from_scratch(staged, HUB.name)
 
 
