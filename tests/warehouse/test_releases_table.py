@@ -153,11 +153,15 @@ def test_a_rebuild_after_a_night_of_changes_equals_one_from_scratch(
     assert 0 < written < total / 2
 
 
-@pytest.mark.parametrize("table", ["releases", "_release_digests"])
-def test_a_release_table_edited_by_hand_is_rebuilt_whole(built: duckdb.DuckDBPyConnection, table: str) -> None:
+@pytest.mark.parametrize("edit", [
+    "delete from releases where release_id = (select min(release_id) from releases)",
+    "delete from _release_digests where release_id = (select min(release_id) from releases)",
+    "update _release_digests set release_id = 'not a release' where release_id = (select min(release_id) from releases)",
+], ids=["a release deleted", "a digest deleted", "a digest of no release"])
+def test_a_release_table_edited_by_hand_is_rebuilt_whole(built: duckdb.DuckDBPyConnection, edit: str) -> None:
     tables = ("releases", "release_members", "_release_digests")
     before = {name: built.execute(f"select * from {name} order by all").fetchall() for name in tables}
-    built.execute(f"delete from {table} where release_id = (select min(release_id) from releases)")
+    built.execute(edit)
     rebuild(built)
     assert {name: built.execute(f"select * from {name} order by all").fetchall() for name in tables} == before
 
