@@ -10,7 +10,6 @@ inputs did not change (`transforms.build_releases`), which gives the same tables
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import duckdb
@@ -21,7 +20,7 @@ from transforms.keyed_staging import KEYED_MODELS, stage_keyed
 from transforms.whole_staging import stage_whole
 from warehouse.connection import row_count
 from warehouse.raw import transaction
-from warehouse.sql_files import read_sql
+from warehouse.sql_files import parse_sql, read_sql, unparse_sql
 
 STAGING: tuple[str, ...] = ("stg_epoch__models", "stg_paperswithcode__papers", "stg_paperswithcode__results", "stg_huggingface__models", "stg_arxiv__papers", "stg_open_llm_leaderboard__results")
 CURATED: tuple[str, ...] = ("source_status",)
@@ -39,8 +38,6 @@ VIEWS: tuple[str, ...] = (
 
 The release tables (`releases`, `release_members`, ...) are built between staging and the other
 curated models by `transforms.build_releases`, since matching and labelling are Python."""
-SERIALIZE_SQL = "select json_serialize_sql($sql)"
-DESERIALIZE_SQL = "select json_deserialize_sql($tree::json)"
 
 
 @dataclass(frozen=True)
@@ -100,10 +97,8 @@ def unordered(con: duckdb.DuckDBPyConnection, query: str) -> str:
     counting `derivative_releases` for the log went to ordering its 596,255 rows. DuckDB's own parser
     takes the order off (`json_serialize_sql`), so comments, strings and inner orders are left alone.
     """
-    tree = json.loads(con.execute(SERIALIZE_SQL, {"sql": query}).fetchone()[0])
-    if tree.get("error"):
-        raise ValueError(f"not a query DuckDB parses: {tree.get('error_message')}")
+    tree = parse_sql(con, query)
     node = tree["statements"][0]["node"]
     if [modifier["type"] for modifier in node["modifiers"]] == ["ORDER_MODIFIER"]:
         node["modifiers"] = []
-    return con.execute(DESERIALIZE_SQL, {"tree": json.dumps(tree)}).fetchone()[0]
+    return unparse_sql(con, tree)

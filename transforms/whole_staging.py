@@ -1,4 +1,4 @@
-"""The small staging tables: replaced whole, and only when a raw table they read has grown or their rules changed.
+"""The small staging tables: replaced whole, only when a raw table they read has grown or their rules changed.
 
 Epoch's models, Papers With Code's papers and results and the Open LLM Leaderboard's results are each a
 function of one or two raw tables that change rarely (the Papers With Code catalog is an archive now, an
@@ -22,7 +22,7 @@ import duckdb
 
 from warehouse.connection import row_count, table_names
 from warehouse.raw import RAW_TABLES
-from warehouse.sql_files import read_sql
+from warehouse.sql_files import parse_sql, read_sql
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ create table if not exists {STATE_TABLE} (model varchar primary key, inputs varc
 """Per whole staging model: a digest of what its rows are a function of when it was built, and its rows then."""
 RAW_EXTENT = "select count(*), coalesce(max(rowid), -1) from {raw_table}"
 """What identifies an append-only raw table's contents; {raw_table} is one of `RAW_TABLES`."""
-SERIALIZE_SQL = "select json_serialize_sql($sql)"
 
 
 @dataclass(frozen=True)
@@ -68,9 +67,7 @@ def raw_inputs(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
     Raises ValueError when it reads anything else (another table, a file): the table's rows would then
     depend on more than the raw tables this module watches.
     """
-    tree = json.loads(con.execute(SERIALIZE_SQL, {"sql": sql}).fetchone()[0])
-    if tree.get("error"):
-        raise ValueError(f"not a query DuckDB parses: {tree.get('error_message')}")
+    tree = parse_sql(con, sql)
     tables, ctes, functions = set(), set(), 0
 
     def visit(node: object) -> None:
