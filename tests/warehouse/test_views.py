@@ -193,6 +193,7 @@ def test_view_rows_count_each_view_without_sorting_it(con: duckdb.DuckDBPyConnec
         release("Vicuna", date(2023, 3, 30), base_release_id="llama", base_model="LLaMA"),
         release("GPT-4", date(2023, 3, 14), modality="multimodal"),
     ])
+
     def sorts(query: str) -> int:  # Order By operators in DuckDB's plan, not ordered windows or aggregates
         return con.execute(f"explain select count(*) from ({query})").fetchall()[0][1].count("─ Order By ─")
 
