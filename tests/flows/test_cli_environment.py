@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).parents[2]
 
 SHOW_SETTINGS = """
 import os
@@ -32,11 +35,13 @@ USERS = {
 
 
 @pytest.mark.parametrize("given", [{}, USERS], ids=["defaults", "the user's own"])
-def test_census_sets_its_prefect_defaults_unless_the_user_set_them(given: dict[str, str]) -> None:
+def test_census_sets_its_prefect_defaults_unless_the_user_set_them(given: dict[str, str], tmp_path: Path) -> None:
     environment = {key: value for key, value in os.environ.items() if key not in DEFAULTS}
-    environment.update(given)
-    shown = subprocess.run([sys.executable, "-c", SHOW_SETTINGS], env=environment, capture_output=True, text=True,
-                           check=True).stdout.split()
+    environment.update(given, PYTHONPATH=str(ROOT))
+    # Run outside the repository: Prefect reads `[tool.prefect]` from the pyproject.toml of its working directory,
+    # which turns analytics off too and would hide a `census` that no longer does (as for a user's own cron job).
+    shown = subprocess.run([sys.executable, "-c", SHOW_SETTINGS], env=environment, cwd=tmp_path, capture_output=True,
+                           text=True, check=True).stdout.split()
     expected = given or DEFAULTS
     loggers = ",".join(sorted(expected["PREFECT_LOGGING_EXTRA_LOGGERS"].split(",")))  # Prefect keeps no order
     assert dict(zip(DEFAULTS, shown)) == {**expected, "PREFECT_LOGGING_EXTRA_LOGGERS": loggers}
