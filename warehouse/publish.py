@@ -216,8 +216,12 @@ def _apply_journal(
             if keys:
                 name, key = f"published.main.{_quoted(table)}", _quoted(JOURNALED[table])
                 noted = f"(select key from main.{JOURNAL_TABLE} where table_name = $table)"
+                work = f"main.{_quoted(table)}"
                 con.execute(f"delete from {name} where {key} in {noted}", {"table": table})
-                con.execute(f"insert into {name} select * from main.{_quoted(table)} where {key} in {noted}", {"table": table})
+                # By row id: a filter on the key alone would read every column of every row (1 s for 3,410 of
+                # 1.7 million releases, 0.07 s this way; docs/PERFORMANCE.md).
+                con.execute(f"insert into {name} select * from {work} where rowid in "
+                            f"(select rowid from {work} where {key} in {noted})", {"table": table})
             replaced[table] = keys
         elif _rows_digest(con, f"published.main.{_quoted(table)}") == _rows_digest(con, f"main.{_quoted(table)}"):
             unchanged.append(table)
