@@ -12,6 +12,7 @@ jitter, and stopped after `task_timeout_seconds`. The run holds the source's slo
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import traceback
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS
 from prefect.states import State
 from prefect.task_engine import TaskRunTimeoutError
 from prefect.tasks import Task, exponential_backoff
@@ -308,7 +310,7 @@ def rebuild_curated(settings: Settings) -> None:
     con = open_work_db(settings.work_db, memory_limit=settings.rebuild_memory_limit)
     try:
         for built in rebuild(con, settings.release_inputs()):
-            logger.info("built %s %s: %s rows", built.layer, built.name, f"{built.rows:,}")
+            logger.info("%s", built.summary())
     finally:
         con.close()
 
@@ -323,8 +325,23 @@ def publish_warehouse(settings: Settings) -> None:
     get_run_logger().info("published %s: %s", settings.db, published.summary())
 
 
+def extra_loggers_at_prefect_level() -> None:
+    """Give the loggers of `PREFECT_LOGGING_EXTRA_LOGGERS` (ours: sources, warehouse, transforms) Prefect's
+    logging level, unless their level is set already.
+
+    Prefect hands those loggers its API handler but not its level, so they kept the root logger's
+    WARNING and their INFO lines reached neither the run log nor the console: a wait the Hub's rate
+    limit asked for, an arXiv query split over the cap, how many members a night regrouped."""
+    level = logging.getLogger("prefect.extra").level
+    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+
+
 def run_pipeline(sources: Sequence[str], window: Window) -> list[SourceOutcome]:
     """The body every flow shares; raises `SourcesFailed` after publishing if a source failed."""
+    extra_loggers_at_prefect_level()
     validate_request(sources, window.since, window.until, today=utc_today())
     settings = Settings()
     logger = get_run_logger()

@@ -111,12 +111,10 @@ def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
         restaged = _restage_changed(con, model)
         rows = row_count(con, model.name)
         if rows == _recorded(con, model):
-            logger.info("%s: %s rows, %s restaged", model.name, f"{rows:,}", f"{restaged:,}")
             return Staged(rows, restaged)
         logger.warning("%s: %s rows against %s recorded versions after restaging; staging it whole",
                        model.name, f"{rows:,}", f"{_recorded(con, model):,}")
     rows = _stage_whole(con, model, sql, rules)
-    logger.info("%s: %s rows, all staged", model.name, f"{rows:,}")
     return Staged(rows, rows)
 
 

@@ -42,9 +42,27 @@ curated models by `transforms.build_releases`, since matching and labelling are 
 
 @dataclass(frozen=True)
 class Built:
+    """A model of a rebuild, for its log line."""
+
     layer: str
     name: str
     rows: int
+    kept: bool = False
+    """Left as the last rebuild made it: a small staging table whose raw tables and rules did not change."""
+    restaged: int | None = None
+    """Of a staging table that follows its raw table key by key: the rows this rebuild staged."""
+
+    def summary(self) -> str:
+        """`built staging stg_huggingface__models: 2,505,000 rows (5,000 restaged)`, and the like."""
+        if self.kept:
+            return f"kept {self.layer} {self.name}: {self.rows:,} rows (its raw tables and rules are unchanged)"
+        if self.restaged is None:
+            how = ""
+        elif self.restaged == self.rows:
+            how = " (every row staged)"
+        else:
+            how = f" ({self.restaged:,} restaged)"
+        return f"built {self.layer} {self.name}: {self.rows:,} rows{how}"
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInputs()) -> list[Built]:
@@ -57,9 +75,11 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
         build_paper_facts(con)  # Python facts `stg_arxiv__papers` joins (DuckDB runs no Python UDFs without numpy)
         for name in STAGING:
             if name in KEYED_MODELS:
-                built.append(Built("staging", name, stage_keyed(con, KEYED_MODELS[name]).rows))
+                staged = stage_keyed(con, KEYED_MODELS[name])
+                built.append(Built("staging", name, staged.rows, restaged=staged.restaged))
             else:
-                built.append(Built("staging", name, stage_whole(con, name).rows))
+                whole = stage_whole(con, name)
+                built.append(Built("staging", name, whole.rows, kept=not whole.rebuilt))
         build_release_tables(con, inputs)
         built.extend(Built("curated", name, row_count(con, name)) for name in ("releases", "release_members", "release_exclusions"))
         built.extend(build_over_releases(con))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 
 import duckdb
@@ -24,7 +23,6 @@ from warehouse.connection import row_count, table_names
 from warehouse.raw import RAW_TABLES
 from warehouse.sql_files import parse_sql, read_sql
 
-logger = logging.getLogger(__name__)
 
 STATE_TABLE = "_whole_staging"
 CREATE_STATE = f"""
@@ -53,7 +51,6 @@ def stage_whole(con: duckdb.DuckDBPyConnection, name: str) -> StagedWhole:
         recorded = con.execute(f"select inputs, rows from {STATE_TABLE} where model = ?", [name]).fetchone()
         rows = row_count(con, name)
         if recorded == (inputs, rows):
-            logger.info("%s: %s rows, kept: its raw tables and rules are unchanged", name, f"{rows:,}")
             return StagedWhole(rows, rebuilt=False)
     con.execute(f"create or replace table {name} as {sql}")
     rows = row_count(con, name)

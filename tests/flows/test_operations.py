@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -475,7 +476,15 @@ def test_a_backfill_runs_month_by_month_and_its_rerun_skips_the_complete_months(
     prefect_api: None, census_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogWorker
 
     from flows import pipeline
     from flows.replay_server import ReplayServer
@@ -508,10 +517,22 @@ def test_a_backfill_runs_month_by_month_and_its_rerun_skips_the_complete_months(
             found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
             return {artifact.key: artifact.data for artifact in found if artifact.key}
 
+        def run_log(flow_run_id: str) -> list[tuple[int, str, str]]:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            return [(log.level, log.name, log.message) for log in logs]
+
         assert task_names(first) == ["ingest-arxiv-2023-01", "ingest-arxiv-2023-02", "ingest-arxiv-2023-03"]
         assert task_names(second) == []
         made = artifacts(first)
         skipped = artifacts(second)
+        APILogWorker.drain_all(timeout=10)
+        first_log, second_log = run_log(first), run_log(second)
+    # Our modules' INFO lines reach the run log (Prefect gives their loggers its handler, not its level).
+    assert any(level == logging.INFO and name == "transforms.build_releases" and message.startswith("releases: ")
+               for level, name, message in first_log), first_log
+    lines = [message for _, _, message in second_log]
+    assert "built staging stg_arxiv__papers: 30 rows (0 restaged)" in lines, lines
+    assert "kept staging stg_epoch__models: 0 rows (its raw tables and rules are unchanged)" in lines, lines
     assert float(made["census-progress-arxiv"]) == 100.0 and float(made["census-run-progress"]) == 100.0
     [line] = made["census-run-counts"] if isinstance(made["census-run-counts"], list) else json.loads(made["census-run-counts"])
     assert (line["fetched"], line["new"], line["requests"], line["tasks"], line["skipped"]) == (30, 30, 3, 3, 0)

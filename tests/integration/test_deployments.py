@@ -206,7 +206,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "MODEL_CENSUS_HOME": str(REPO),
                 "MODEL_CENSUS_TASK_RETRIES": "0",
                 "PREFECT_WORKER_QUERY_SECONDS": "1",
-                "PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms",
             }
             processes.append(
                 start([PREFECT, "worker", "start", "--pool", "census", "--type", "process"], worker_env,
@@ -273,6 +272,8 @@ def test_deploy_creates_the_nightly_schedule_and_the_backfill_form(stack: Stack)
     assert backfill["schedules"] == []
     assert backfill["enforce_parameter_schema"] is True
     assert nightly["work_pool_name"] == backfill["work_pool_name"] == "census"
+    for deployment in (nightly, backfill):
+        assert deployment["job_variables"] == {"env": {"PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms"}}
     assert backfill["pull_steps"] == [
         {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $MODEL_CENSUS_HOME }}"}}
     ]
@@ -332,6 +333,9 @@ def test_backfill_through_the_worker_loads_the_warehouse_and_shows_its_artifacts
     assert {name for name in names if name.startswith("ingest-huggingface-")} == {
         f"ingest-huggingface-{first}", f"ingest-huggingface-{months[1]}..{last}"}
     assert {"rebuild-curated", "publish-warehouse"} <= names
+    logs = stack.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}, "level": {"ge_": 20, "le_": 20},
+                                                "text": {"query": "rows written"}}})
+    assert "transforms.build_releases" in {log["name"] for log in logs}, "the run log holds our modules' INFO lines"
     for source in ALL_SOURCES:
         assert stack.get(f"/v2/concurrency_limits/census-source-{source}")["limit"] == 1
 
