@@ -23,9 +23,9 @@ as the nightly deployment's runs find the server their worker talks to (README, 
 
 `--in-a-row` times the nights that follow other nights rather than the first one after the backfill: the
 warehouse is copied once, a first night runs on it untimed, then `--runs` nights in a row, each a minute
-after the last with Hub models and papers of its own. The first night on a copy pays once for what the
-backfill left behind (DuckDB rewrites the raw Hub table's key index at its first checkpoint; later
-nights load the rewritten one faster), which no later night pays again.
+after the last with Hub models and papers of its own. The first night on a fresh copy of the full-size
+warehouse is slower in every stage, ingest, rebuild and publish alike (docs/PERFORMANCE.md); why is not
+established (syncing the copy to disk before the night did not change it), and no later night is.
 
     .venv/bin/python bench/nightly_run.py            # on the full-size warehouse
     .venv/bin/python bench/nightly_run.py --quick    # on the quick one (`--scale 0.2`: on the fifth)
