@@ -325,15 +325,20 @@ def publish_warehouse(settings: Settings) -> None:
     get_run_logger().info("published %s: %s", settings.db, published.summary())
 
 
-def extra_loggers_at_prefect_level() -> None:
-    """Give the loggers of `PREFECT_LOGGING_EXTRA_LOGGERS` (ours: sources, warehouse, transforms) Prefect's
-    logging level, unless their level is set already.
+OUR_LOGGERS = ("sources", "warehouse", "transforms")
+"""The packages whose modules log through the standard library, not Prefect's run logger."""
 
-    Prefect hands those loggers its API handler but not its level, so they kept the root logger's
+
+def our_loggers_at_prefect_level() -> None:
+    """Give those of `OUR_LOGGERS` that `PREFECT_LOGGING_EXTRA_LOGGERS` names Prefect's logging level, unless
+    their level is set already; for the rest of the process, as Prefect's own logging set-up is.
+
+    Prefect hands the extra loggers its API handler but not its level, so ours kept the root logger's
     WARNING and their INFO lines reached neither the run log nor the console: a wait the Hub's rate
-    limit asked for, an arXiv query split over the cap, how many members a night regrouped."""
+    limit asked for, an arXiv query split over the cap, how many members a night regrouped. Other
+    loggers an operator names there keep Prefect's behaviour."""
     level = logging.getLogger("prefect.extra").level
-    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
+    for name in set(OUR_LOGGERS) & set(PREFECT_LOGGING_EXTRA_LOGGERS.value()):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(level)
@@ -341,7 +346,7 @@ def extra_loggers_at_prefect_level() -> None:
 
 def run_pipeline(sources: Sequence[str], window: Window) -> list[SourceOutcome]:
     """The body every flow shares; raises `SourcesFailed` after publishing if a source failed."""
-    extra_loggers_at_prefect_level()
+    our_loggers_at_prefect_level()
     validate_request(sources, window.since, window.until, today=utc_today())
     settings = Settings()
     logger = get_run_logger()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,18 @@ import duckdb  # noqa: E402
 import pytest  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def our_loggers_as_found() -> Iterator[None]:
+    """A flow run raises our loggers to Prefect's level for the rest of the process
+    (`flows.pipeline.our_loggers_at_prefect_level`): each test leaves them as it found them, so what a
+    later test's `caplog` sees does not depend on the order the tests ran in."""
+    loggers = [logging.getLogger(name) for name in ("sources", "warehouse", "transforms")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -225,6 +225,7 @@ def test_a_night_regrouped_in_part_equals_a_build_of_every_member(
     for night in NIGHTS[case]:
         con = open_work_db(work)
         night(con)
+        caplog.clear()
         with caplog.at_level(logging.INFO, logger="transforms.build_releases"):
             rebuild(con)
         assert "clusters to regroup" in caplog.text, "the night took the partial build"

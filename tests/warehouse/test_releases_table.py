@@ -135,6 +135,7 @@ def test_a_rebuild_after_a_night_of_changes_equals_one_from_scratch(
         land_page(con, "raw_huggingface__models", [RawRecord(m["id"], json.dumps(m)) for m in night], run_id="night")
         revised = {**json.loads(largest[1]), "Training compute (FLOP)": "1e27"}
         land_page(con, "raw_epoch__models", [RawRecord(largest[0], json.dumps(revised))], run_id="night")
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="transforms.build_releases"):
         rebuild(con)
     counts = re.search(r"([\d,]+) releases \(([\d,]+) rows written", caplog.text).groups()
