@@ -96,10 +96,11 @@ KEYED_MODELS: dict[str, KeyedModel] = {
 
 @dataclass(frozen=True)
 class Staged:
-    """A staged table's rows, and how many of them this rebuild (re)staged."""
+    """A staged table's rows, how many of them this rebuild (re)staged, and whether it staged the table whole."""
 
     rows: int
     restaged: int
+    whole: bool = False
 
 
 def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
@@ -115,7 +116,7 @@ def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
         logger.warning("%s: %s rows against %s recorded versions after restaging; staging it whole",
                        model.name, f"{rows:,}", f"{_recorded(con, model):,}")
     rows = _stage_whole(con, model, sql, rules)
-    return Staged(rows, rows)
+    return Staged(rows, rows, whole=True)
 
 
 def _in_step(con: duckdb.DuckDBPyConnection, model: KeyedModel, rules: str) -> bool:

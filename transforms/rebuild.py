@@ -50,18 +50,20 @@ class Built:
     kept: bool = False
     """Left as the last rebuild made it: a small staging table whose raw tables and rules did not change."""
     restaged: int | None = None
-    """Of a staging table that follows its raw table key by key: the rows this rebuild staged."""
+    """Of a staging table that follows its raw table key by key: the rows this rebuild staged again."""
+    staged_whole: bool = False
+    """Of such a table: staged whole (new, or its rules changed) rather than key by key."""
 
     def summary(self) -> str:
         """`built staging stg_huggingface__models: 2,505,000 rows (5,000 restaged)`, and the like."""
         if self.kept:
             return f"kept {self.layer} {self.name}: {self.rows:,} rows (its raw tables and rules are unchanged)"
-        if self.restaged is None:
-            how = ""
-        elif self.restaged == self.rows:
-            how = " (every row staged)"
-        else:
+        if self.staged_whole:
+            how = " (staged whole)"
+        elif self.restaged is not None:
             how = f" ({self.restaged:,} restaged)"
+        else:
+            how = ""
         return f"built {self.layer} {self.name}: {self.rows:,} rows{how}"
 
 
@@ -76,7 +78,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
         for name in STAGING:
             if name in KEYED_MODELS:
                 staged = stage_keyed(con, KEYED_MODELS[name])
-                built.append(Built("staging", name, staged.rows, restaged=staged.restaged))
+                built.append(Built("staging", name, staged.rows, restaged=staged.restaged, staged_whole=staged.whole))
             else:
                 whole = stage_whole(con, name)
                 built.append(Built("staging", name, whole.rows, kept=not whole.rebuilt))

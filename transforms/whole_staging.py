@@ -23,7 +23,6 @@ from warehouse.connection import row_count, table_names
 from warehouse.raw import RAW_TABLES
 from warehouse.sql_files import parse_sql, read_sql
 
-
 STATE_TABLE = "_whole_staging"
 CREATE_STATE = f"""
 create table if not exists {STATE_TABLE} (model varchar primary key, inputs varchar not null, rows bigint not null)

@@ -530,6 +530,7 @@ def test_a_backfill_runs_month_by_month_and_its_rerun_skips_the_complete_months(
     # Our modules' INFO lines reach the run log (Prefect gives their loggers its handler, not its level).
     assert any(level == logging.INFO and name == "transforms.build_releases" and message.startswith("releases: ")
                for level, name, message in first_log), first_log
+    assert "built staging stg_arxiv__papers: 30 rows (staged whole)" in [message for _, _, message in first_log]
     lines = [message for _, _, message in second_log]
     assert "built staging stg_arxiv__papers: 30 rows (0 restaged)" in lines, lines
     assert "kept staging stg_epoch__models: 0 rows (its raw tables and rules are unchanged)" in lines, lines
