@@ -22,10 +22,11 @@ as the nightly deployment's runs find the server their worker talks to (README, 
 `census run` then starts no temporary server of its own.
 
 `--in-a-row` times the nights that follow other nights rather than the first one after the backfill: the
-warehouse is copied once, a first night runs on it untimed, then `--runs` nights in a row, each a minute
-after the last with Hub models and papers of its own. The first night on a fresh copy of the full-size
-warehouse is slower in every stage, ingest, rebuild and publish alike (docs/PERFORMANCE.md); why is not
-established (syncing the copy to disk before the night did not change it), and no later night is.
+warehouse is copied once, a first night runs on it untimed, then `--runs` nights in a row, each with Hub
+models and papers of its own, created in the hours before it starts. The first night on a fresh copy of the
+full-size warehouse is slower in every stage, ingest, rebuild and publish alike (docs/PERFORMANCE.md); why is
+not established (syncing the copy to disk before the night did not change it), and no later night is.
+Each night's peak RSS is that of its own `census run` and the processes it waited for.
 
     .venv/bin/python bench/nightly_run.py            # on the full-size warehouse
     .venv/bin/python bench/nightly_run.py --quick    # on the quick one (`--scale 0.2`: on the fifth)
@@ -36,7 +37,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import socket
 import statistics
@@ -82,7 +82,9 @@ def new_hub_models(count: int, now: datetime, arxiv_entries: int, night: int = 0
 
 def new_papers(count: int, now: datetime, night: int = 0) -> list[ReplayEntry]:
     """`count` arXiv entries submitted today, with ids no earlier night has (nor, for the `night`-th of nights in a
-    row, another of them: `count` is at most 1,000), and real abstracts (see rebuild_at_scale)."""
+    row, another of them), and real abstracts (see rebuild_at_scale)."""
+    if count > 1_000:
+        raise ValueError(f"{count:,} papers: a night's ids are 1,000 numbers of its own")
     abstracts = real_abstracts()
     entries = []
     for index in range(count):
@@ -189,8 +191,9 @@ def copy_warehouse(state: Path, published: Path, night: Path) -> None:
 
 
 def one_night(night: Path, prefect_home: Path, epoch_csv: bytes, models: list[dict], papers: list[ReplayEntry],
-              api_url: str | None = None) -> dict:
-    """Serve the night, run `census run` on the warehouse in `night`; seconds, peak RSS and the log's counts."""
+              api_url: str | None = None, failed_log: Path | None = None) -> dict:
+    """Serve the night, run `census run` on the warehouse in `night`; seconds, the command's own peak RSS and
+    the log's counts (the whole log is kept in `failed_log` if the command fails)."""
     (night / "files" / "epoch" / "models.csv").write_bytes(epoch_csv)
     db = night / "census.duckdb"
     hub = HubReplay(list(models), prefix="/huggingface")
@@ -198,20 +201,23 @@ def one_night(night: Path, prefect_home: Path, epoch_csv: bytes, models: list[di
     with ReplayServer(night / "files", {**hub.routes(), **arxiv.routes()}) as server:
         environment = night_environment(server.url, db, prefect_home, api_url)
         command = [str(ROOT / ".venv" / "bin" / "census"), "run", *(arg for source in SOURCES for arg in ("--source", source))]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        output_path = night / "census-run.log"
         started = time.perf_counter()
-        done = subprocess.run(command, env=environment, cwd=night, capture_output=True, text=True, check=False)
+        with output_path.open("wb") as output:
+            child = subprocess.Popen(command, env=environment, cwd=night, stdout=output, stderr=subprocess.STDOUT)
+            # this command's own peak (with the processes it waited for), not the largest of every night's
+            _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    log = done.stdout + done.stderr
-    if done.returncode != 0:
-        kept = night.parent.parent / "nightly-failed.log"  # the night's folder is temporary; its log outlives it
+        child.returncode = os.waitstatus_to_exitcode(status)
+    log = output_path.read_text(encoding="utf-8", errors="replace")
+    if child.returncode != 0:
+        kept = failed_log or night / "nightly-failed.log"
         kept.write_text(log, encoding="utf-8")
-        raise RuntimeError(f"census run exited {done.returncode} (whole log: {kept}):\n{log[-4000:]}")
+        raise RuntimeError(f"census run exited {child.returncode} (whole log: {kept}):\n{log[-4000:]}")
     startup, flow = flow_seconds(log)
     counts = [line.split(" - ", 1)[-1] for line in log.splitlines()
               if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published .*: \d+ tables", line)]
-    return {"wall_s": wall, "startup_s": startup, "flow_s": flow, "peak_rss_mb": max(peak, before) / 1024,
+    return {"wall_s": wall, "startup_s": startup, "flow_s": flow, "peak_rss_mb": usage.ru_maxrss / 1024,
             "counts": counts, "log": log}
 
 
@@ -239,15 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     scale = 10 if args.quick else 1
     epoch_csv = synthetic.epoch_csv(sizes.epoch).encode("utf-8")
 
-    def night_data(number: int) -> tuple[list[dict], list[ReplayEntry]]:
-        """The `number`-th night's new data; in a row, each night is a minute after the last, with ids of its own."""
-        if not args.in_a_row:
-            return new_hub_models(NEW_HUB_MODELS // scale, now, sizes.arxiv), new_papers(NEW_PAPERS // scale, now)
-        moment = now + timedelta(minutes=number)
+    def night_data(number: int, moment: datetime) -> tuple[list[dict], list[ReplayEntry]]:
+        """The `number`-th night's new data, created in the hours before `moment`; in a row, with ids of its own."""
         return (new_hub_models(NEW_HUB_MODELS // scale, moment, sizes.arxiv, night=number),
                 new_papers(NEW_PAPERS // scale, moment, night=number))
 
-    models, papers = night_data(0)
+    models, papers = night_data(0, now)
     print(f"warehouse before the night: {state} ({state.stat().st_size / 1e6:,.0f} MB); "
           f"the night: {len(models):,} Hub models, {len(papers):,} papers, {sizes.epoch:,} Epoch rows"
           + ("; an untimed first night on one copy, then nights in a row" if args.in_a_row else ""))
@@ -259,18 +262,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.prefect_server == "running":
                 api_url = stack.enter_context(running_prefect_server(prefect_home))
                 print(f"against the Prefect server at {api_url}, started before the runs")
-            night = Path(folder) / "night"
+            night, failed_log = Path(folder) / "night", args.workdir / "nightly-failed.log"
             if args.in_a_row:
                 copy_warehouse(state, published, night)
-                first = one_night(night, prefect_home, epoch_csv, *night_data(0), api_url)
+                first = one_night(night, prefect_home, epoch_csv, models, papers, api_url, failed_log)
                 print(f"  the first night on the copy (untimed): census run {first['wall_s']:.1f}s")
             for number in range(args.runs):
                 load = load_average()
-                if args.in_a_row:
-                    models, papers = night_data(number + 1)
+                if args.in_a_row:  # each night's data is dated by the clock of its run, as the listing reads it
+                    models, papers = night_data(number + 1, datetime.now(timezone.utc))
                 else:
                     copy_warehouse(state, published, night)
-                result = one_night(night, prefect_home, epoch_csv, models, papers, api_url)
+                result = one_night(night, prefect_home, epoch_csv, models, papers, api_url, failed_log)
                 results.append(result)
                 server = ("" if result["startup_s"] is None
                           else f"temporary Prefect server start {result['startup_s']:.1f}s, ")
