@@ -37,7 +37,9 @@ def our_loggers_as_found() -> Iterator[None]:
     """A flow run raises our loggers to Prefect's level for the rest of the process
     (`flows.pipeline.our_loggers_at_prefect_level`): each test leaves them as it found them, so what a
     later test's `caplog` sees does not depend on the order the tests ran in."""
-    loggers = [logging.getLogger(name) for name in ("sources", "warehouse", "transforms")]
+    from flows.pipeline import OUR_LOGGERS
+
+    loggers = [logging.getLogger(name) for name in OUR_LOGGERS]
     levels = [logger.level for logger in loggers]
     yield
     for logger, level in zip(loggers, levels):
