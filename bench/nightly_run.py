@@ -191,7 +191,7 @@ def copy_warehouse(state: Path, published: Path, night: Path) -> None:
 
 
 def one_night(night: Path, prefect_home: Path, epoch_csv: bytes, models: list[dict], papers: list[ReplayEntry],
-              api_url: str | None = None, failed_log: Path | None = None) -> dict:
+              failed_log: Path, api_url: str | None = None) -> dict:
     """Serve the night, run `census run` on the warehouse in `night`; seconds, the command's own peak RSS and
     the log's counts (the whole log is kept in `failed_log` if the command fails)."""
     (night / "files" / "epoch" / "models.csv").write_bytes(epoch_csv)
@@ -211,9 +211,8 @@ def one_night(night: Path, prefect_home: Path, epoch_csv: bytes, models: list[di
         child.returncode = os.waitstatus_to_exitcode(status)
     log = output_path.read_text(encoding="utf-8", errors="replace")
     if child.returncode != 0:
-        kept = failed_log or night / "nightly-failed.log"
-        kept.write_text(log, encoding="utf-8")
-        raise RuntimeError(f"census run exited {child.returncode} (whole log: {kept}):\n{log[-4000:]}")
+        failed_log.write_text(log, encoding="utf-8")  # the night's folder is temporary; this outlives it
+        raise RuntimeError(f"census run exited {child.returncode} (whole log: {failed_log}):\n{log[-4000:]}")
     startup, flow = flow_seconds(log)
     counts = [line.split(" - ", 1)[-1] for line in log.splitlines()
               if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published .*: \d+ tables", line)]
@@ -265,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             night, failed_log = Path(folder) / "night", args.workdir / "nightly-failed.log"
             if args.in_a_row:
                 copy_warehouse(state, published, night)
-                first = one_night(night, prefect_home, epoch_csv, models, papers, api_url, failed_log)
+                first = one_night(night, prefect_home, epoch_csv, models, papers, failed_log, api_url)
                 print(f"  the first night on the copy (untimed): census run {first['wall_s']:.1f}s")
             for number in range(args.runs):
                 load = load_average()
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                     models, papers = night_data(number + 1, datetime.now(timezone.utc))
                 else:
                     copy_warehouse(state, published, night)
-                result = one_night(night, prefect_home, epoch_csv, models, papers, api_url, failed_log)
+                result = one_night(night, prefect_home, epoch_csv, models, papers, failed_log, api_url)
                 results.append(result)
                 server = ("" if result["startup_s"] is None
                           else f"temporary Prefect server start {result['startup_s']:.1f}s, ")
