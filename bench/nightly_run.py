@@ -57,6 +57,7 @@ if str(ROOT) not in sys.path:
 
 from bench import synthetic  # noqa: E402
 from bench.rebuild_at_scale import DEFAULT_WORKDIR, add_size_options, load_average, sizes_for, real_abstracts  # noqa: E402
+from flows import OUR_LOGGERS  # noqa: E402
 from flows.demo_arxiv import ArxivReplay, ReplayEntry  # noqa: E402
 from flows.demo_huggingface import HubReplay  # noqa: E402
 from flows.replay_server import ReplayServer  # noqa: E402
@@ -113,7 +114,7 @@ def night_environment(base_url: str, db: Path, prefect_home: Path, api_url: str 
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # a loaded 2-core machine can take longer than the default 20 s to start the temporary server
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": ",".join(OUR_LOGGERS),
         "DO_NOT_TRACK": "1",
         "HF_HOME": str(prefect_home / "hf"),
         "HF_HUB_DISABLE_TELEMETRY": "1",

@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from flows import OUR_LOGGERS
+
 # Before Prefect is imported: no telemetry from this machine, and our modules' logs in the run log.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "sources,warehouse,transforms")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(OUR_LOGGERS))
 # Without `PREFECT_API_URL`, Prefect starts a temporary server, which in a new Prefect home first creates its
 # database: on a busy 2-core machine that outlasted Prefect's 20 s default and failed a clean clone's demo.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

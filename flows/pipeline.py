@@ -35,6 +35,7 @@ from prefect.task_engine import TaskRunTimeoutError
 from prefect.tasks import Task, exponential_backoff
 from pydantic import Field
 
+from flows import OUR_LOGGERS
 from flows.concurrency import SourceBusy, ensure_source_limits, source_slot
 from flows.ingest import IngestRun, SourceOutcome, Window
 from flows.ingest_arxiv import ingest_arxiv
@@ -323,10 +324,6 @@ def publish_warehouse(settings: Settings) -> None:
     finally:
         con.close()
     get_run_logger().info("published %s: %s", settings.db, published.summary())
-
-
-OUR_LOGGERS = ("sources", "warehouse", "transforms")
-"""The packages whose modules log through the standard library, not Prefect's run logger."""
 
 
 def our_loggers_at_prefect_level() -> None:

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from flows import OUR_LOGGERS  # imports nothing else
+
 # Before anything imports Prefect or huggingface_hub: nothing of the developer's set-up leaks in.
 _HOME = Path(tempfile.mkdtemp(prefix="census-tests-"))
 for _name in list(os.environ):
@@ -17,7 +19,7 @@ os.environ.update(
     {
         "PREFECT_HOME": str(_HOME / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "sources,warehouse,transforms",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": ",".join(OUR_LOGGERS),
         "DO_NOT_TRACK": "1",
         # sources log through stdlib loggers, also when a test calls them outside a flow run
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
@@ -37,8 +39,6 @@ def our_loggers_as_found() -> Iterator[None]:
     """A flow run raises our loggers to Prefect's level for the rest of the process
     (`flows.pipeline.our_loggers_at_prefect_level`): each test leaves them as it found them, so what a
     later test's `caplog` sees does not depend on the order the tests ran in."""
-    from flows.pipeline import OUR_LOGGERS
-
     loggers = [logging.getLogger(name) for name in OUR_LOGGERS]
     levels = [logger.level for logger in loggers]
     yield
