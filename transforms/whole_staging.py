@@ -21,7 +21,7 @@ import duckdb
 
 from warehouse.connection import row_count, table_names
 from warehouse.raw import RAW_TABLES
-from warehouse.sql_files import parse_sql, read_sql
+from warehouse.sql_files import read_sql, tables_read
 
 STATE_TABLE = "_whole_staging"
 CREATE_STATE = f"""
@@ -63,26 +63,9 @@ def raw_inputs(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
     Raises ValueError when it reads anything else (another table, a file): the table's rows would then
     depend on more than the raw tables this module watches.
     """
-    tree = parse_sql(con, sql)
-    tables, ctes, functions = set(), set(), 0
-
-    def visit(node: object) -> None:
-        nonlocal functions
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE":
-                tables.add(node["table_name"])
-            elif node.get("type") == "TABLE_FUNCTION":
-                functions += 1
-            if isinstance(node.get("cte_map"), dict):
-                ctes.update(entry["key"] for entry in node["cte_map"]["map"])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(tree)
-    raw = {table.removesuffix("_latest") for table in tables - ctes}
+    read = tables_read(con, sql)
+    functions = {name for name in read if name.endswith("()")}
+    raw = {table.removesuffix("_latest") for table in read - functions}
     if functions or not raw or not raw <= RAW_TABLES:
         others = sorted(raw - RAW_TABLES) + (["a table function"] if functions else [])
         raise ValueError(f"a whole staging model must read raw tables alone; this reads {', '.join(others) or 'none'}")
