@@ -8,9 +8,10 @@ Release rows are rewritten only where they changed: `_release_digests` keeps eac
 from the last build, and `build_releases` reassembles only the releases whose digests differ (a
 night's new models touch a few thousand of 1.7 million). Grouping, too, runs only where it can
 change: `_release_member_state` keeps each member's content digest, cluster and link tokens, and a
-build reads and regroups only the clusters sharing a token with a member whose content changed
-(`_regroup`), plus the releases whose lineage may now find another parent. A change of code, registry,
-overrides or options (`rules_digest`) recreates the tables and writes every row, as a first build does.
+build compares only the members whose staging rows may have changed (`StagingChanges`), then reads and
+regroups only the clusters sharing a token with a member whose content changed (`_regroup`), plus the
+releases whose lineage may now find another parent. A change of code, members' SQL, registry, overrides
+or options (`rules_digest`) recreates the tables and writes every row, as a first build does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import hashlib
 import logging
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
@@ -33,6 +34,7 @@ import duckdb
 from transforms import family, labels, organizations, releases
 from transforms.organizations import Registry, load_registry, registry_text
 from transforms.family import FamilyKeys
+from transforms.keyed_staging import RESTAGED_KEYS
 from transforms.releases import (
     Member,
     Override,
@@ -51,7 +53,7 @@ from transforms.releases import (
 from transforms.source_digest import source_digest
 from warehouse.connection import row_count, table_names
 from warehouse.journal import note_keys, note_whole
-from warehouse.sql_files import read_sql
+from warehouse.sql_files import read_sql, tables_read
 
 MEMBER_MODELS = ("int_members_epoch", "int_members_huggingface", "int_members_arxiv", "int_members_paperswithcode")
 MEMBER_COLUMNS = tuple(item.name for item in fields(Member) if item.name != "content_digest")
@@ -67,16 +69,19 @@ STATE_TABLE = "_release_member_state"
 CLAIMS_TABLE = "_release_claims"
 LINEAGE_TABLE = "_release_lineage"
 LINEAGE_COLUMNS = ("release_id", "released_on", "family_keys", "looked_up")
-STATE_COLUMNS = ("member_key", "content_digest", "cluster", "tokens", "hub_author", "hub_arxiv_ids")
+TWINS_TABLE = "_release_case_twins"
+STATE_COLUMNS = ("member_key", "source", "content_digest", "has_compute", "cluster", "tokens", "hub_author", "hub_arxiv_ids")
 CREATE_STATE_TABLES = f"""
-create or replace table {STATE_TABLE} (member_key varchar, content_digest ubigint, cluster varchar, tokens varchar[],
-    hub_author varchar, hub_arxiv_ids varchar[]);
+create or replace table {STATE_TABLE} (member_key varchar, source varchar, content_digest ubigint, has_compute boolean,
+    cluster varchar, tokens varchar[], hub_author varchar, hub_arxiv_ids varchar[]);
 create or replace table {CLAIMS_TABLE} (arxiv_id varchar, member_key varchar);
 create or replace table {LINEAGE_TABLE} (release_id varchar, released_on date, family_keys varchar[], looked_up varchar[]);
+create or replace table {TWINS_TABLE} (member_key varchar);
 """
-"""What the next build needs to regroup only around a change: per member its cluster and link tokens
-(`transforms.releases.link_tokens`), per arXiv id the member claiming it, per release its date (before
-any override), its family keys and what its lineage looked up."""
+"""What the next build needs to regroup only around a change: per member its source, content digest,
+whether it has a training compute figure, its cluster and link tokens (`transforms.releases.link_tokens`);
+per arXiv id the member claiming it; per release its date (before any override), its family keys and what
+its lineage looked up; and the members whose keys are equal to another's but for case."""
 KEYS_TABLE = "_read_members"
 READ_KEYS = f"""
 create or replace temp table {KEYS_TABLE} as
@@ -86,21 +91,32 @@ select member_key, substr(member_key, strpos(member_key, ':') + 1) as source_key
 `<source prefix>:<source key>`, and DuckDB narrows the model's scans by a filter on the source key, a plain
 column, which it cannot do by the key built from it. Reading 5,000 Hub repos of 2.5 million: 0.49 s by source
 key, 1.30 s by member key (medians of 3); the member keys then drop another source's member of the same key."""
-MEMBERS_NOW = """
-create or replace temp table _members_now as
-select member_key, content_digest, has_compute from (
-    {selects}
-)
+MEMBER_SCOPE = "_member_scope"
+CREATE_MEMBER_SCOPE = f"""
+create or replace temp table {MEMBER_SCOPE} (member_key varchar, source_key varchar);
+create or replace temp table _members_now (member_key varchar, content_digest ubigint);
 """
+"""The keys of the members a night compares by key (`KeyedMembers`), and the content digests of the members
+it compares now."""
+SCOPE_KEYS = f"""
+insert into {MEMBER_SCOPE}
+select $prefix || source_key, source_key from {RESTAGED_KEYS} where model = $staging
+"""
+MEMBERS_NOW = f"insert into _members_now select member_key, {_CONTENT_DIGEST} from ({{sql}}){{where}}"
 CHANGED_MEMBERS = f"""
-select coalesce(now.member_key, state.member_key) as member_key, now.member_key is null as gone
-from _members_now as now full join {STATE_TABLE} as state on state.member_key = now.member_key
+select coalesce(now.member_key, state.member_key) as member_key, now.member_key is null as gone,
+    state.member_key is null as new
+from _members_now as now full join (
+    select member_key, content_digest from {STATE_TABLE} where source in (select unnest($sources))
+    union all
+    select member_key, content_digest from {STATE_TABLE} where member_key in (select member_key from {MEMBER_SCOPE})
+) as state on state.member_key = now.member_key
 where now.content_digest is distinct from state.content_digest
 """
-KEYS_EQUAL_BUT_FOR_CASE = """
-select member_key from _members_now
-where lower(member_key) in (select lower(member_key) from _members_now group by 1 having count(*) > 1)
-"""
+"""The compared members whose content digest differs from the stored one, or that are new or gone: every
+stored member of the sources compared whole (`$sources`), and the stored members of the keys in scope."""
+EQUAL_BUT_FOR_CASE = f"select member_key from {STATE_TABLE} where lower(member_key) in (select lower(unnest($keys)))"
+"""The stored members whose keys equal one of `$keys` but for case (or exactly)."""
 CITING_AUTHORS = f"""
 select arxiv_id, hub_author, member_key
 from (select unnest(hub_arxiv_ids) as arxiv_id, hub_author, member_key from {STATE_TABLE} where hub_arxiv_ids is not null)
@@ -119,7 +135,7 @@ select distinct cluster from (
     select cluster from (select cluster, unnest(hub_arxiv_ids) as arxiv_id from {STATE_TABLE})
     where arxiv_id in (select unnest($flipped))
     union all
-    select state.cluster from {STATE_TABLE} as state join _members_now as now using (member_key) where now.has_compute
+    select cluster from {STATE_TABLE} where has_compute
 )
 where cluster is not null
 """
@@ -158,10 +174,12 @@ release changed (`k:`), a family that changed at all (`F:`) or at or before thei
 parent was renamed."""
 STORED_DIGESTS = f"select release_id, d.cluster_digest, d.row_digest, r.name from {DIGESTS_TABLE} as d join releases as r using (release_id)"
 STORED_DIGESTS_OF = STORED_DIGESTS + " where release_id in (select unnest($ids))"
-STORED_COUNTS = f"""
+STORED_KEYS = f"""
 select (select count(*) from releases), (select count(*) from {DIGESTS_TABLE}),
-    (select count(*) from {DIGESTS_TABLE} join releases using (release_id))
+    (select sum(hash(release_id)) from releases), (select sum(hash(release_id)) from {DIGESTS_TABLE})
 """
+"""Each table's rows and the sum of its release ids' hashes: equal when both hold the same ids (a join of the
+two took 0.4 to 0.6 s a night at full Hub size, two scans of the key take a tenth of that)."""
 MEMBERS_OF_RELEASES = "select release_id, member_key from release_members where release_id in (select unnest($ids))"
 OUTSIDE_BY_MEMBER = f"""
 select lower(m.member_key), release_id, r.name, l.released_on
@@ -175,6 +193,35 @@ from (select release_id, released_on, unnest(family_keys) as family_key from {LI
 where l.family_key in (select unnest($families)) and release_id not in (select unnest($inside))
 """
 _CODE_DIGEST = source_digest(releases, labels, family, organizations, sys.modules[__name__])
+
+
+@dataclass(frozen=True)
+class KeyedMembers:
+    """A member model with one member per row of a keyed staging table (`transforms.keyed_staging`): its
+    source key is the row's key and its member key `prefix` and that key."""
+
+    staging: str
+    prefix: str
+
+
+KEYED_MEMBERS: dict[str, KeyedMembers] = {"int_members_huggingface": KeyedMembers("stg_huggingface__models", "hf:")}
+
+
+@dataclass(frozen=True)
+class StagingChanges:
+    """What a rebuild changed in staging, so that a night compares only the members that may have changed.
+
+    A member model reading only `kept` tables gives the members it gave the last build; one of
+    `KEYED_MEMBERS` whose keyed table was `restaged` and which otherwise reads only `kept` tables gives
+    other members only for the restaged keys (`keyed_staging.RESTAGED_KEYS`). Every other member model
+    (one reading a raw table, or a table staged whole) is compared whole. Comparing every member, with
+    the keys equal but for case, took 2.9 s a night at full Hub size (docs/PERFORMANCE.md).
+    """
+
+    kept: frozenset[str]
+    """Staging tables this rebuild left as the last one made them."""
+    restaged: frozenset[str]
+    """Keyed staging tables this rebuild restaged key by key, not whole."""
 
 logger = logging.getLogger(__name__)
 
@@ -219,21 +266,27 @@ def read_overrides(path: Path | None) -> list[Override]:
 
 def rules_digest(inputs: ReleaseInputs, overrides: list[Override]) -> str:
     """What every release row is a function of besides its members: the rules' code and the tables'
-    schema, the registry, the overrides and the options. Any change to them rewrites every row, as
-    does another DuckDB version."""
-    parts = (_CODE_DIGEST, read_sql("curated", "release_tables"), registry_text(inputs.registry_path), repr(overrides),
+    schema, the members' SQL (a night compares only the members whose staging rows changed), the registry,
+    the overrides and the options. Any change to them rewrites every row, as does another DuckDB version."""
+    parts = (_CODE_DIGEST, read_sql("curated", "release_tables"), *(read_sql("intermediate", model) for model in MEMBER_MODELS),
+             registry_text(inputs.registry_path), repr(overrides),
              repr(inputs.options), duckdb.__version__)  # DuckDB's `hash` gives the members' content digests
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
-def build_release_tables(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInputs()) -> ReleaseBuild:
-    """Bring the curated release tables up to date with staging; the caller holds the transaction."""
+def build_release_tables(
+    con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInputs(), changes: StagingChanges | None = None
+) -> ReleaseBuild:
+    """Bring the curated release tables up to date with staging; the caller holds the transaction.
+
+    `changes` says what the staging tables' rebuild changed since the last build; without it every member is
+    compared with the stored state."""
     registry: Registry = load_registry(inputs.registry_path)
     overrides = read_overrides(inputs.overrides_path)
     rules = rules_digest(inputs, overrides)
     with _collector_paused():
         stored = rules_stored(con, rules)
-        regroup = _regroup(con, registry, overrides, inputs.options) if stored else None
+        regroup = _regroup(con, registry, overrides, inputs.options, changes) if stored else None
         if regroup is None:
             previous = stored_releases(con) if stored else {}
             build = build_releases(read_members(con), registry, overrides, inputs.options, previous=previous, rules=rules)
@@ -266,33 +319,29 @@ class Regroup:
     """Member keys stored but no longer in staging."""
     changed_papers: list[str]
     """arXiv ids whose claims are worked out again."""
+    twins: set[str]
+    """Every member key equal to another's but for case, after this build."""
 
 
 def _regroup(
-    con: duckdb.DuckDBPyConnection, registry: Registry, overrides: list[Override], options: ReleaseOptions
+    con: duckdb.DuckDBPyConnection, registry: Registry, overrides: list[Override], options: ReleaseOptions,
+    changes: StagingChanges | None,
 ) -> Regroup | None:
     """The members to regroup, what the build needs of the rest, and the stored releases it replaces; None
     when only a build over every member will do (no stored state).
 
     A night's changed members are those whose content digest differs from the stored one (or that are
-    new, or gone). Grouping links members only through their link tokens, so a change can regroup only
+    new, or gone), among the members its staging changes can reach (`_compare_members`). Grouping links members only through their link tokens, so a change can regroup only
     the clusters holding a token the changed members have or had: those clusters are read and grouped
     again, whole, and no link leaves them. Added to them: the clusters of every Hub repo citing a paper
     whose count of citing authors crossed the limit (its repos start or stop linking by it), of every
     member with a training compute figure (the frontier of their dates), of the overrides' members and
     of members whose keys are equal but for case.
     """
-    if not {STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE} <= table_names(con):
+    if not {STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE, TWINS_TABLE} <= table_names(con):
         return None
-    selects = "\n    union all\n    ".join(
-        f"select member_key, {_CONTENT_DIGEST} as content_digest, training_compute_flop is not null as has_compute "
-        f"from ({read_sql('intermediate', model)})"
-        for model in MEMBER_MODELS
-    )
-    con.execute(MEMBERS_NOW.format(selects=selects))
-    changed, gone = set(), set()
-    for member_key, is_gone in con.execute(CHANGED_MEMBERS).fetchall():
-        (gone if is_gone else changed).add(member_key)
+    compared = _compare_members(con, changes)
+    changed, gone, new = compared.changed, compared.gone, compared.new
     fresh = read_members(con, changed)
     kept_fresh = [member for member in fresh if exclusion_reason(member, options) is None]
 
@@ -328,8 +377,13 @@ def _regroup(
     linked_repos = {token[2:] for token in tokens if token.startswith("r:")}
     # Lineage finds a base by its key in lower case; of two members equal but for case (Epoch's `CALM` and
     # `CaLM`), the release a build meets last holds it. Regrouped together, they are met in the same order.
-    pinned = {o.member_key for o in overrides} | {o.other_member_key for o in overrides if o.other_member_key}
-    pinned |= {row[0] for row in con.execute(KEYS_EQUAL_BUT_FOR_CASE).fetchall()}
+    # Only a new key can be equal to another but for case where none was; the stored ones are still twins
+    # unless gone.
+    twins = {row[0] for row in con.execute(f"select member_key from {TWINS_TABLE}").fetchall()} | new
+    if new:
+        twins |= {row[0] for row in con.execute(EQUAL_BUT_FOR_CASE, {"keys": sorted(new)}).fetchall()}
+    twins = case_twins(twins - gone)
+    pinned = {o.member_key for o in overrides} | {o.other_member_key for o in overrides if o.other_member_key} | twins
     clusters = [row[0] for row in con.execute(CLUSTERS_TO_REGROUP, {
         "keys": sorted(changed | gone | linked_repos | pinned), "tokens": sorted(tokens), "flipped": flipped,
     }).fetchall()]
@@ -339,9 +393,61 @@ def _regroup(
     replaced = {row[0] for row in con.execute(RELEASES_OF_MEMBERS, {"keys": sorted(inside | gone)}).fetchall()}
     changed_papers = sorted(token[2:] for token in tokens if token.startswith("a:"))
     surroundings = _surroundings(con, members, inside, gone, replaced, changed_papers)
-    logger.info("releases: %s members changed, %s gone; %s clusters to regroup (%s members), %s releases they held",
-                f"{len(changed):,}", f"{len(gone):,}", f"{len(clusters):,}", f"{len(inside):,}", f"{len(replaced):,}")
-    return Regroup(members, surroundings, replaced, gone, changed_papers)
+    logger.info("releases: %s members changed, %s gone (compared %s); %s clusters to regroup (%s members), "
+                "%s releases they held", f"{len(changed):,}", f"{len(gone):,}", "; ".join(compared.scope),
+                f"{len(clusters):,}", f"{len(inside):,}", f"{len(replaced):,}")
+    return Regroup(members, surroundings, replaced, gone, changed_papers, twins)
+
+
+@dataclass(frozen=True)
+class Compared:
+    """The members a night compared with the stored state, and how they differ."""
+
+    changed: set[str]
+    """Changed or new."""
+    gone: set[str]
+    new: set[str]
+    scope: list[str]
+    """How each source's members were compared, for the log: `huggingface: 5,000 restaged keys`, `arxiv: whole`."""
+
+
+def _compare_members(con: duckdb.DuckDBPyConnection, changes: StagingChanges | None) -> Compared:
+    """The members whose content digest differs from the stored one, those stored but gone, and those new,
+    among the members `changes` can reach: each member model is compared whole, by the keys its keyed staging
+    table restaged, or not at all (`StagingChanges`)."""
+    con.execute(CREATE_MEMBER_SCOPE)
+    whole_sources, scope = [], []
+    for model in MEMBER_MODELS:
+        source = model.removeprefix("int_members_")  # each model is `int_members_<source>`
+        sql = read_sql("intermediate", model)
+        read = tables_read(con, sql)
+        keyed = KEYED_MEMBERS.get(model)
+        if changes is not None and read <= changes.kept:
+            scope.append(f"{source}: unchanged")
+        elif changes is not None and keyed and keyed.staging in changes.restaged and read - {keyed.staging} <= changes.kept:
+            before = row_count(con, MEMBER_SCOPE)
+            con.execute(SCOPE_KEYS, {"prefix": keyed.prefix, "staging": keyed.staging})
+            con.execute(MEMBERS_NOW.format(sql=sql, where=f" where source_key in (select source_key from {MEMBER_SCOPE})"
+                                                          f" and member_key in (select member_key from {MEMBER_SCOPE})"))
+            scope.append(f"{source}: {row_count(con, MEMBER_SCOPE) - before:,} restaged keys")
+        else:
+            whole_sources.append(source)
+            con.execute(MEMBERS_NOW.format(sql=sql, where=""))
+            scope.append(f"{source}: whole")
+    compared = Compared(set(), set(), set(), scope)
+    for member_key, is_gone, is_new in con.execute(CHANGED_MEMBERS, {"sources": whole_sources}).fetchall():
+        (compared.gone if is_gone else compared.changed).add(member_key)
+        if is_new:
+            compared.new.add(member_key)
+    return compared
+
+
+def case_twins(keys: Iterable[str]) -> set[str]:
+    """The keys equal to another of `keys` but for case."""
+    by_lower: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_lower[key.lower()].append(key)
+    return {key for same in by_lower.values() if len(same) > 1 for key in same}
 
 
 def _lineage_changes(old: list[Outline], new: list[Outline]) -> tuple[set[str], dict[str, date], set[str]]:
@@ -432,11 +538,12 @@ def _write(
         con.execute("delete from overrides")
     else:
         con.execute(read_sql("curated", "release_tables"))
-        con.execute(f"create or replace table {DIGESTS_TABLE} (release_id varchar primary key, "
+        con.execute(f"create or replace table {DIGESTS_TABLE} (release_id varchar not null, "
                     "cluster_digest varchar, row_digest varchar)")
         con.execute(f"create or replace table {RULES_TABLE} as select ? as rules", [rules])
     con.execute(CREATE_STATE_TABLES)
     _write_rows(con, build, overrides)
+    _insert(con, TWINS_TABLE, sorted((key,) for key in case_twins(row[0] for row in build.state)), ("member_key",))
     for table in ("releases", "release_members", "release_exclusions"):
         note_whole(con, table)
 
@@ -456,7 +563,9 @@ def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Re
     con.execute(f"delete from {CLAIMS_TABLE} where arxiv_id in (select unnest($ids))",
                 {"ids": sorted(set(regroup.changed_papers) | set(build.claims))})
     con.execute("delete from overrides")
+    con.execute(f"delete from {TWINS_TABLE}")
     _write_rows(con, build, overrides)
+    _insert(con, TWINS_TABLE, sorted((key,) for key in regroup.twins), ("member_key",))
     note_keys(con, "releases", rewritten)
     note_keys(con, "release_members", touched - build.kept_members)
     note_keys(con, "release_exclusions", keys)
@@ -480,8 +589,8 @@ def rules_stored(con: duckdb.DuckDBPyConnection, rules: str) -> bool:
         return False
     if con.execute(f"select count(*) from {RULES_TABLE} where rules = ?", [rules]).fetchone()[0] != 1:
         return False
-    counts = con.execute(STORED_COUNTS).fetchone()
-    if len(set(counts)) != 1:
+    counts = con.execute(STORED_KEYS).fetchone()
+    if counts[0] != counts[1] or counts[2] != counts[3]:
         # Rows without digests or digests without rows (edited by hand?): start from nothing rather than keep them.
         logger.warning("releases: %s release rows and %s digests do not match; rebuilding every release",
                        f"{counts[0]:,}", f"{counts[1]:,}")

@@ -55,6 +55,11 @@ version and its row id; {raw_table} is the model's."""
 CAUGHT_UP = f"""
 select (select coalesce(sum(version), 0) from {VERSIONS_TABLE} where model = $model), (select count(*) from {{raw_table}})
 """
+RESTAGED_KEYS = "_restaged_keys"
+CREATE_RESTAGED_KEYS = f"create temporary table if not exists {RESTAGED_KEYS} (model varchar, source_key varchar)"
+FORGET_RESTAGED_KEYS = f"create or replace temporary table {RESTAGED_KEYS} (model varchar, source_key varchar)"
+"""Per keyed model, the keys restaged (key by key) on this connection since `forget_restaged`: what the release
+build reads to look at only the members those keys give (`transforms.build_releases.StagingChanges`)."""
 RESTAGED_LATEST = "_restaged_latest"
 """The latest raw rows of the keys being restaged, read by the model's SQL in place of `<raw_table>_latest`."""
 
@@ -119,6 +124,11 @@ def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
     return Staged(rows, rows, whole=True)
 
 
+def forget_restaged(con: duckdb.DuckDBPyConnection) -> None:
+    """Start a rebuild's record of restaged keys afresh, empty (`RESTAGED_KEYS`)."""
+    con.execute(FORGET_RESTAGED_KEYS)
+
+
 def _in_step(con: duckdb.DuckDBPyConnection, model: KeyedModel, rules: str) -> bool:
     """Whether the table exists and was staged under these rules (its row count is checked after restaging)."""
     stored = con.execute(f"select rules from {RULES_TABLE} where model = ?", [model.name]).fetchone()
@@ -164,6 +174,8 @@ def _restage(con: duckdb.DuckDBPyConnection, model: KeyedModel, *, since: int) -
                     [model.name])
         con.execute(f"insert into {model.name} {model.sql(RESTAGED_LATEST)}")
         con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, version from _pending", [model.name])
+        con.execute(CREATE_RESTAGED_KEYS)
+        con.execute(f"insert into {RESTAGED_KEYS} select ?, source_key from _pending", [model.name])
         note_keys_in(con, model.name, "_pending", "source_key")
         con.execute(f"drop table {RESTAGED_LATEST}")
     con.execute("drop table _pending")

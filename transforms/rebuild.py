@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import duckdb
 
 from transforms.arxiv_facts import build_paper_facts
-from transforms.build_releases import ReleaseInputs, build_release_tables
-from transforms.keyed_staging import KEYED_MODELS, stage_keyed
+from transforms.build_releases import ReleaseInputs, StagingChanges, build_release_tables
+from transforms.keyed_staging import KEYED_MODELS, forget_restaged, stage_keyed
 from transforms.whole_staging import stage_whole
 from warehouse.connection import row_count
 from warehouse.raw import transaction
@@ -75,6 +75,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
     built = []
     with transaction(con):
         build_paper_facts(con)  # Python facts `stg_arxiv__papers` joins (DuckDB runs no Python UDFs without numpy)
+        forget_restaged(con)
         for name in STAGING:
             if name in KEYED_MODELS:
                 staged = stage_keyed(con, KEYED_MODELS[name])
@@ -82,7 +83,10 @@ def rebuild(con: duckdb.DuckDBPyConnection, inputs: ReleaseInputs = ReleaseInput
             else:
                 whole = stage_whole(con, name)
                 built.append(Built("staging", name, whole.rows, kept=not whole.rebuilt))
-        build_release_tables(con, inputs)
+        build_release_tables(con, inputs, StagingChanges(
+            kept=frozenset(b.name for b in built if b.kept),
+            restaged=frozenset(b.name for b in built if b.restaged is not None and not b.staged_whole),
+        ))
         built.extend(Built("curated", name, row_count(con, name)) for name in ("releases", "release_members", "release_exclusions"))
         built.extend(build_over_releases(con))
     return built

@@ -128,9 +128,10 @@ class ReleaseBuild:
     kept_rows: set[str] = field(default_factory=set)
     kept_members: set[str] = field(default_factory=set)
     state: list[tuple[object, ...]] = field(default_factory=list)
-    """Per member given: (member_key, content digest, cluster, link tokens, Hub author, arXiv ids), what the
-    next build needs to tell which clusters a change can touch; the last four are None when excluded
-    (the author and ids only for a kept Hub repo citing a paper, lower-cased author)."""
+    """Per member given: (member_key, source, content digest, whether it has a training compute figure, cluster,
+    link tokens, Hub author, arXiv ids), what the next build needs to tell which clusters a change can touch;
+    the last four are None when excluded (the author and ids only for a kept Hub repo citing a paper,
+    lower-cased author)."""
     claims: dict[str, str] = field(default_factory=dict)
     """arXiv id → the member whose release claims it, for every paper a member given links by."""
     lineage: list[tuple[str, date | None, list[str], list[str]]] = field(default_factory=list)
@@ -327,10 +328,11 @@ def build_releases(
     member_rows.sort(key=lambda r: (r["release_id"], r["member_key"]))
     digests.sort()
     state = [
-        (m.member_key, m.content_digest, groups.find(m.member_key), tokens[m.member_key],
-         *((hub_author(m), m.arxiv_ids) if m.source == "huggingface" and m.arxiv_ids else (None, None)))
+        (m.member_key, m.source, m.content_digest, m.training_compute_flop is not None, groups.find(m.member_key),
+         tokens[m.member_key], *((hub_author(m), m.arxiv_ids) if m.source == "huggingface" and m.arxiv_ids else (None, None)))
         for m in kept
-    ] + [(m.member_key, m.content_digest, None, None, None, None) for m in excluded]
+    ] + [(m.member_key, m.source, m.content_digest, m.training_compute_flop is not None, None, None, None, None)
+         for m in excluded]
     return ReleaseBuild(written, member_rows, exclusions, notes, digests, kept_rows, reused, state, claimed_arxiv, lineage)
 
 

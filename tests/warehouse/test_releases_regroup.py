@@ -18,16 +18,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sources import arxiv, epoch, paperswithcode
+from sources import arxiv, epoch, open_llm_leaderboard, paperswithcode
 from sources.records import RawRecord
-from transforms.build_releases import CLAIMS_TABLE, LINEAGE_TABLE, STATE_TABLE
+from transforms.build_releases import CLAIMS_TABLE, LINEAGE_TABLE, STATE_TABLE, TWINS_TABLE
 from transforms.rebuild import rebuild
 from warehouse.connection import open_work_db
 from warehouse.raw import land_page, transaction
 
-from .test_releases_table import FIXTURES, HUB_PAGE, land_fixtures
+from .test_releases_table import FIXTURES, HUB_PAGE, UNIQUE_KEYS, land_fixtures, repeated_keys
 
-TABLES = ("releases", "release_members", "release_exclusions", "_release_digests", STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE)
+TABLES = ("releases", "release_members", "release_exclusions", "_release_digests", STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE, TWINS_TABLE)
 PAPERS = FIXTURES / "arxiv" / "api_query_search-testing_start0_max100.xml"
 CATALOG_PAPER = FIXTURES / "paperswithcode" / "revived_paper_detail_1406.2661.json"
 LINKED_LATER = "lab-q/linked-later"
@@ -184,6 +184,33 @@ def derivative_of_either(con: duckdb.DuckDBPyConnection) -> None:
     ])
 
 
+def leaderboard_scores_a_repo(con: duckdb.DuckDBPyConnection) -> None:
+    """The Open LLM Leaderboard's archive gains an entry for a stored repo (the real v2 row, re-aimed at it): the
+    repo's evidence changes although its own staging row did not."""
+    row = next(item for item in open_llm_leaderboard.read_rows("v2", [FIXTURES / "open_llm_leaderboard" / "contents_v2.parquet"])
+               if isinstance(item, RawRecord))
+    repo = "Ricardo-H/alfworld-global2-1p5b-to-14b"
+    payload = {**json.loads(row.payload), "fullname": repo}
+    with transaction(con):
+        land_page(con, "raw_open_llm_leaderboard__results",
+                  [RawRecord(f"v2:{repo}:{payload['Precision']}:{payload['Model sha']}", json.dumps(payload))], run_id="night")
+
+
+def one_of_two_names(con: duckdb.DuckDBPyConnection) -> None:
+    """Night 1 of two: the first of two models whose names are equal but for case."""
+    land_epoch_rows(con, [{"Model": "Orca-Q", "Domain": "Language", "Organization": "Lab Q", "Publication date": "2023-05-01"}])
+
+
+def the_other_name_and_a_derivative(con: duckdb.DuckDBPyConnection) -> None:
+    """Night 2: the second name, which only the stored one equals but for case, and a model based on `orca-q`: the
+    night's build must meet the stored `Orca-Q` too, although it did not change."""
+    land_epoch_rows(con, [
+        {"Model": "ORCA-Q", "Domain": "Biology", "Organization": "Lab R", "Publication date": "2023-06-01"},
+        {"Model": "Orca-Q-Tuned", "Domain": "Language", "Organization": "Lab S", "Publication date": "2023-09-01",
+         "Base model": "orca-q"},
+    ])
+
+
 NIGHTS: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {
     "a base arrives": [base_arrives],
     "a family grows": [family_grows],
@@ -199,6 +226,8 @@ NIGHTS: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {
     "a catalog entry links a repo": [catalog_links_a_repo],
     "a catalog entry's repo arrives": [catalog_links_a_repo_not_yet_uploaded, linked_repo_arrives],
     "a derivative of a name two models share but for case": [names_equal_but_for_case, derivative_of_either],
+    "the leaderboard scores a stored repo": [leaderboard_scores_a_repo],
+    "a name equal but for case to a stored one, and a derivative": [one_of_two_names, the_other_name_and_a_derivative],
 }
 
 
@@ -229,6 +258,7 @@ def test_a_night_regrouped_in_part_equals_a_build_of_every_member(
         with caplog.at_level(logging.INFO, logger="transforms.build_releases"):
             rebuild(con)
         assert "clusters to regroup" in caplog.text, "the night took the partial build"
+        assert repeated_keys(con) == {table: [] for table in UNIQUE_KEYS}
         partial = tables(con)
         con.close()
         scratch_path = tmp_path / "scratch.work.duckdb"
@@ -240,3 +270,19 @@ def test_a_night_regrouped_in_part_equals_a_build_of_every_member(
         scratch.close()
         for table in TABLES:
             assert partial[table] == whole[table], table
+
+
+def test_a_night_of_hub_repos_compares_the_hubs_members_by_their_restaged_keys(
+    built_once: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Hub's members are compared only where their staging rows changed; a source whose staging tables all
+    stayed as they were is not compared at all, and one reading a changed table is compared whole."""
+    work = tmp_path / "census.work.duckdb"
+    shutil.copy(built_once, work)
+    con = open_work_db(work)
+    variant_joins(con)
+    with caplog.at_level(logging.INFO, logger="transforms.build_releases"):
+        rebuild(con)
+    con.close()
+    assert ("1 members changed, 0 gone (compared epoch: whole; huggingface: 1 restaged keys; arxiv: whole; "
+            "paperswithcode: unchanged)") in caplog.text

@@ -53,6 +53,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyC
     con.close()
 
 
+UNIQUE_KEYS = {"releases": "release_id", "release_members": "member_key", "release_exclusions": "member_key",
+               "_release_digests": "release_id"}
+"""Each table's key, written once by the builder (the tables have no primary keys to refuse a second row)."""
+
+
+def repeated_keys(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Per release table, the keys written more than once, with their counts."""
+    return {table: con.execute(f"select {key}, count(*) from {table} group by 1 having count(*) > 1").fetchall()
+            for table, key in UNIQUE_KEYS.items()}
+
+
+def test_each_key_is_written_once(built: duckdb.DuckDBPyConnection) -> None:
+    assert repeated_keys(built) == {table: [] for table in UNIQUE_KEYS}
+
+
 @pytest.mark.parametrize("identifier", ["hf_repo_ids", "arxiv_ids", "epoch_names"])
 def test_no_identifier_belongs_to_two_releases(built: duckdb.DuckDBPyConnection, identifier: str) -> None:
     shared = built.execute(
@@ -158,7 +173,8 @@ def test_a_rebuild_after_a_night_of_changes_equals_one_from_scratch(
     "delete from releases where release_id = (select min(release_id) from releases)",
     "delete from _release_digests where release_id = (select min(release_id) from releases)",
     "update _release_digests set release_id = 'not a release' where release_id = (select min(release_id) from releases)",
-], ids=["a release deleted", "a digest deleted", "a digest of no release"])
+    "insert into releases select * from releases where release_id = (select min(release_id) from releases)",
+], ids=["a release deleted", "a digest deleted", "a digest of no release", "a release twice"])
 def test_a_release_table_edited_by_hand_is_rebuilt_whole(built: duckdb.DuckDBPyConnection, edit: str) -> None:
     tables = ("releases", "release_members", "_release_digests")
     before = {name: built.execute(f"select * from {name} order by all").fetchall() for name in tables}

@@ -1,8 +1,10 @@
 -- The curated tables the release builder (transforms/build_releases.py) fills; replaced on every rebuild.
+-- No primary keys: the builder writes each key once, and a night's deletes and inserts of a few thousand rows
+-- took 1.1 to 1.2 s with the keys' indexes against 0.3 s without, at full Hub size (docs/PERFORMANCE.md).
 
 -- one row per model release, merged across sources
 create or replace table releases (
-    release_id varchar primary key,     -- stable: derived from the release's first Epoch row, else repo, else paper
+    release_id varchar not null,        -- unique; stable: derived from the release's first Epoch row, else repo, else paper
     name varchar not null,
     family varchar not null,
     organization varchar,
@@ -40,7 +42,7 @@ create or replace table releases (
 -- one row per source record in a release
 create or replace table release_members (
     release_id varchar not null,
-    member_key varchar primary key,     -- <source prefix>:<source key>, e.g. hf:meta-llama/Llama-2-7b-hf
+    member_key varchar not null,        -- unique; <source prefix>:<source key>, e.g. hf:meta-llama/Llama-2-7b-hf
     source varchar not null,
     source_key varchar not null,
     role varchar not null,              -- main, variant, paper, catalog
@@ -50,7 +52,7 @@ create or replace table release_members (
 
 -- one row per source record that can never be a release, with the reason
 create or replace table release_exclusions (
-    member_key varchar primary key,
+    member_key varchar not null,        -- unique
     source varchar not null,
     source_key varchar not null,
     reason varchar not null
