@@ -31,23 +31,34 @@ def unparse_sql(con: duckdb.DuckDBPyConnection, tree: dict) -> str:
 
 
 def tables_read(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
-    """The tables and views `sql` reads, as DuckDB's parser finds them, its own CTEs left out; a table
-    function (a file read, say) appears as `<name>()`."""
-    tables, ctes = set(), set()
+    """The tables and views `sql` reads, as DuckDB's parser finds them; a table function (a file read, say)
+    appears as `<name>()`.
 
-    def visit(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE":
-                tables.add(node["table_name"])
-            elif node.get("type") == "TABLE_FUNCTION":
-                tables.add(f"{node.get('function', {}).get('function_name', '')}()")
-            if isinstance(node.get("cte_map"), dict):
-                ctes.update(entry["key"] for entry in node["cte_map"]["map"])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+    A name counts as a CTE only where that CTE is in scope: in the query after its `with` and in the CTEs
+    defined after it, not in its own body. So `with t as (select * from t where ...)` reads the table `t`.
+    """
+    return _reads(parse_sql(con, sql), frozenset())
 
-    visit(parse_sql(con, sql))
-    return tables - ctes
+
+def _reads(node: object, ctes: frozenset[str]) -> set[str]:
+    """The tables `node` reads, `ctes` being the CTE names in scope around it."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for value in node:
+            found |= _reads(value, ctes)
+        return found
+    if not isinstance(node, dict):
+        return found
+    if node.get("type") == "BASE_TABLE" and node["table_name"] not in ctes:
+        found.add(node["table_name"])
+    elif node.get("type") == "TABLE_FUNCTION":
+        found.add(f"{node.get('function', {}).get('function_name', '')}()")
+    in_scope = set(ctes)
+    if isinstance(node.get("cte_map"), dict):
+        for entry in node["cte_map"]["map"]:
+            found |= _reads(entry["value"], frozenset(in_scope))
+            in_scope.add(entry["key"])
+    for key, value in node.items():
+        if key != "cte_map":
+            found |= _reads(value, frozenset(in_scope))
+    return found
