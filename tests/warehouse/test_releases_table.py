@@ -16,7 +16,8 @@ import pytest
 
 from sources import epoch
 from sources.records import RawRecord
-from transforms.build_releases import CLAIMS_TABLE, LINEAGE_TABLE, MEMBER_MODELS, STATE_TABLE
+from transforms.build_releases import CLAIMS_TABLE, KEYED_MEMBERS, LINEAGE_TABLE, MEMBER_MODELS, STATE_TABLE
+from transforms.keyed_staging import KEYED_MODELS
 from transforms.family import family_key
 from transforms.labels import MODALITIES, QUALITY_TIERS
 from transforms.organizations import ORG_TYPES
@@ -66,6 +67,30 @@ def repeated_keys(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 
 def test_each_key_is_written_once(built: duckdb.DuckDBPyConnection) -> None:
     assert repeated_keys(built) == {table: [] for table in UNIQUE_KEYS}
+
+
+@pytest.mark.parametrize("model", MEMBER_MODELS)
+def test_a_member_model_is_named_for_its_source(built: duckdb.DuckDBPyConnection, model: str) -> None:
+    """The release build compares a source's stored members by the model's name (`int_members_<source>`)."""
+    source = model.removeprefix("int_members_")
+    sql = read_sql("intermediate", model)
+    assert f"'{source}' as source," in sql
+    assert built.execute(f"select distinct source from ({sql})").fetchall() in ([], [(source,)])
+
+
+@pytest.mark.parametrize("model", KEYED_MEMBERS)
+def test_a_keyed_member_model_has_one_member_per_row_of_its_staging_table(built: duckdb.DuckDBPyConnection, model: str) -> None:
+    """What comparing its members by the keys restaged relies on: member `prefix || key`, source key `key`."""
+    keyed = KEYED_MEMBERS[model]
+    key = KEYED_MODELS[keyed.staging].key_column
+    unmatched = built.execute(
+        f"select count(*), count(staged.{key}) from ({read_sql('intermediate', model)}) as member "
+        f"full join {keyed.staging} as staged on member.member_key = $prefix || staged.{key} "
+        f"and member.source_key = staged.{key} where member.member_key is null or staged.{key} is null",
+        {"prefix": keyed.prefix},
+    ).fetchone()
+    assert unmatched == (0, 0)
+    assert built.execute(f"select count(*) from {keyed.staging}").fetchone()[0] > 0
 
 
 @pytest.mark.parametrize("identifier", ["hf_repo_ids", "arxiv_ids", "epoch_names"])
