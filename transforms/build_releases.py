@@ -331,12 +331,13 @@ def _regroup(
     when only a build over every member will do (no stored state).
 
     A night's changed members are those whose content digest differs from the stored one (or that are
-    new, or gone), among the members its staging changes can reach (`_compare_members`). Grouping links members only through their link tokens, so a change can regroup only
-    the clusters holding a token the changed members have or had: those clusters are read and grouped
-    again, whole, and no link leaves them. Added to them: the clusters of every Hub repo citing a paper
-    whose count of citing authors crossed the limit (its repos start or stop linking by it), of every
-    member with a training compute figure (the frontier of their dates), of the overrides' members and
-    of members whose keys are equal but for case.
+    new, or gone), among the members its staging changes can reach (`_compare_members`). Grouping links
+    members only through their link tokens, so a change can regroup only the clusters holding a token the
+    changed members have or had: those clusters are read and grouped again, whole, and no link leaves
+    them. Added to them: the clusters of every Hub repo citing a paper whose count of citing authors
+    crossed the limit (its repos start or stop linking by it), of every member with a training compute
+    figure (the frontier of their dates), of the overrides' members and of members whose keys are equal
+    but for case.
     """
     if not {STATE_TABLE, CLAIMS_TABLE, LINEAGE_TABLE, TWINS_TABLE} <= table_names(con):
         return None

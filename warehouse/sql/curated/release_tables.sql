@@ -1,4 +1,5 @@
--- The curated tables the release builder (transforms/build_releases.py) fills; replaced on every rebuild.
+-- The curated tables the release builder (transforms/build_releases.py) fills: created by a build of every member,
+-- then brought up to date by each night's, row by row.
 -- No primary keys: the builder writes each key once, and a night's deletes and inserts of a few thousand rows
 -- took 1.1 to 1.2 s with the keys' indexes against 0.3 s without, at full Hub size (docs/PERFORMANCE.md).
 
