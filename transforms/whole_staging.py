@@ -43,7 +43,7 @@ class StagedWhole:
 def stage_whole(con: duckdb.DuckDBPyConnection, name: str) -> StagedWhole:
     """Bring the staging table `name` up to date with raw; the caller holds the transaction."""
     sql = read_sql("staging", name)
-    extents = [(table, *con.execute(RAW_EXTENT.format(raw_table=table)).fetchone()) for table in raw_inputs(con, sql)]
+    extents = [(table, *con.execute(RAW_EXTENT.format(raw_table=table)).fetchone()) for table in raw_inputs(sql)]
     inputs = hashlib.sha256(json.dumps([sql, duckdb.__version__, extents]).encode("utf-8")).hexdigest()[:16]
     con.execute(CREATE_STATE)
     if name in table_names(con):
@@ -57,13 +57,13 @@ def stage_whole(con: duckdb.DuckDBPyConnection, name: str) -> StagedWhole:
     return StagedWhole(rows, rebuilt=True)
 
 
-def raw_inputs(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+def raw_inputs(sql: str) -> list[str]:
     """The raw tables `sql` reads (through their `_latest` views or not), as DuckDB's parser finds them.
 
     Raises ValueError when it reads anything else (another table, a file): the table's rows would then
     depend on more than the raw tables this module watches.
     """
-    read = tables_read(con, sql)
+    read = tables_read(sql)
     functions = {name for name in read if name.endswith("()")}
     raw = {table.removesuffix("_latest") for table in read - functions}
     if functions or not raw or not raw <= RAW_TABLES:

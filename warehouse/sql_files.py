@@ -30,14 +30,20 @@ def unparse_sql(con: duckdb.DuckDBPyConnection, tree: dict) -> str:
     return con.execute(DESERIALIZE_SQL, {"tree": json.dumps(tree)}).fetchone()[0]
 
 
-def tables_read(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
+@cache
+def tables_read(sql: str) -> frozenset[str]:
     """The tables and views `sql` reads, as DuckDB's parser finds them; a table function (a file read, say)
     appears as `<name>()`.
 
     A name counts as a CTE only where that CTE is in scope: in the query after its `with` and in the CTEs
     defined after it, not in its own body. So `with t as (select * from t where ...)` reads the table `t`.
+    Parsing needs no database, so each query is parsed once per process, not on every rebuild.
     """
-    return _reads(parse_sql(con, sql), frozenset())
+    con = duckdb.connect()
+    try:
+        return frozenset(_reads(parse_sql(con, sql), frozenset()))
+    finally:
+        con.close()
 
 
 def _reads(node: object, ctes: frozenset[str]) -> set[str]:

@@ -76,13 +76,12 @@ def test_a_table_whose_rows_or_rules_changed_is_rebuilt(
 
 
 def test_the_raw_tables_a_model_reads_come_from_its_parsed_sql() -> None:
-    con = duckdb.connect()
-    assert raw_inputs(con, read_sql("staging", "stg_paperswithcode__results")) == [
+    assert raw_inputs(read_sql("staging", "stg_paperswithcode__results")) == [
         "raw_paperswithcode__papers", "raw_paperswithcode__results"]
-    assert raw_inputs(con, "with raw_epoch__models as (select 1) select * from raw_arxiv__papers_latest, "
-                           "raw_epoch__models") == ["raw_arxiv__papers"]
+    assert raw_inputs("with raw_epoch__models as (select 1) select * from raw_arxiv__papers_latest, "
+                      "raw_epoch__models") == ["raw_arxiv__papers"]
     for reads_more, what in [(read_sql("staging", "stg_arxiv__papers"), "_arxiv_paper_facts"),
                              ("select * from raw_epoch__models, read_csv('models.csv')", "a table function"),
                              ("select 1", "none")]:
         with pytest.raises(ValueError, match=f"reads {what}"):
-            raw_inputs(con, reads_more)
+            raw_inputs(reads_more)
