@@ -83,6 +83,8 @@ whether it has a training compute figure, its cluster and link tokens (`transfor
 per arXiv id the member claiming it; per release its date (before any override), its family keys and what
 its lineage looked up; and the members whose keys are equal to another's but for case."""
 KEYS_TABLE = "_read_members"
+ONLY_KEYS_IN = " where source_key in (select source_key from {table}) and member_key in (select member_key from {table})"
+"""Narrows a member model to the keys of {table}, a table of member keys and their source keys."""
 READ_KEYS = f"""
 create or replace temp table {KEYS_TABLE} as
 select member_key, substr(member_key, strpos(member_key, ':') + 1) as source_key from (select unnest($keys) as member_key)
@@ -244,8 +246,7 @@ def read_members(con: duckdb.DuckDBPyConnection, keys: set[str] | None = None) -
             return members
         con.execute(READ_KEYS, {"keys": sorted(keys)})
     select_list = ", ".join(f"epoch_us({column})" if column in MOMENT_COLUMNS else column for column in MEMBER_COLUMNS)
-    where = "" if keys is None else (f" where source_key in (select source_key from {KEYS_TABLE})"
-                                     f" and member_key in (select member_key from {KEYS_TABLE})")
+    where = "" if keys is None else ONLY_KEYS_IN.format(table=KEYS_TABLE)
     for model in MEMBER_MODELS:
         cursor = con.execute(f"select {select_list}, {_CONTENT_DIGEST} from ({read_sql('intermediate', model)}){where}")
         while rows := cursor.fetchmany(50_000):
@@ -421,16 +422,14 @@ def _compare_members(con: duckdb.DuckDBPyConnection, changes: StagingChanges | N
     for model in MEMBER_MODELS:
         source = model.removeprefix("int_members_")  # each model is `int_members_<source>`
         sql = read_sql("intermediate", model)
-        read = tables_read(con, sql)
+        read = tables_read(sql)
         keyed = KEYED_MEMBERS.get(model)
         if changes is not None and read <= changes.kept:
             scope.append(f"{source}: unchanged")
         elif changes is not None and keyed and keyed.staging in changes.restaged and read - {keyed.staging} <= changes.kept:
-            before = row_count(con, MEMBER_SCOPE)
-            con.execute(SCOPE_KEYS, {"prefix": keyed.prefix, "staging": keyed.staging})
-            con.execute(MEMBERS_NOW.format(sql=sql, where=f" where source_key in (select source_key from {MEMBER_SCOPE})"
-                                                          f" and member_key in (select member_key from {MEMBER_SCOPE})"))
-            scope.append(f"{source}: {row_count(con, MEMBER_SCOPE) - before:,} restaged keys")
+            restaged = con.execute(SCOPE_KEYS, {"prefix": keyed.prefix, "staging": keyed.staging}).fetchone()[0]
+            con.execute(MEMBERS_NOW.format(sql=sql, where=ONLY_KEYS_IN.format(table=MEMBER_SCOPE)))
+            scope.append(f"{source}: {restaged:,} restaged keys")
         else:
             whole_sources.append(source)
             con.execute(MEMBERS_NOW.format(sql=sql, where=""))
@@ -544,7 +543,7 @@ def _write(
         con.execute(f"create or replace table {RULES_TABLE} as select ? as rules", [rules])
     con.execute(CREATE_STATE_TABLES)
     _write_rows(con, build, overrides)
-    _insert(con, TWINS_TABLE, sorted((key,) for key in case_twins(row[0] for row in build.state)), ("member_key",))
+    _write_twins(con, case_twins(row[0] for row in build.state))
     for table in ("releases", "release_members", "release_exclusions"):
         note_whole(con, table)
 
@@ -564,9 +563,8 @@ def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Re
     con.execute(f"delete from {CLAIMS_TABLE} where arxiv_id in (select unnest($ids))",
                 {"ids": sorted(set(regroup.changed_papers) | set(build.claims))})
     con.execute("delete from overrides")
-    con.execute(f"delete from {TWINS_TABLE}")
     _write_rows(con, build, overrides)
-    _insert(con, TWINS_TABLE, sorted((key,) for key in regroup.twins), ("member_key",))
+    _write_twins(con, regroup.twins)
     note_keys(con, "releases", rewritten)
     note_keys(con, "release_members", touched - build.kept_members)
     note_keys(con, "release_exclusions", keys)
@@ -581,6 +579,12 @@ def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: 
     _insert(con, STATE_TABLE, build.state, STATE_COLUMNS)
     _insert(con, CLAIMS_TABLE, sorted(build.claims.items()), ("arxiv_id", "member_key"))
     _insert(con, LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
+
+
+def _write_twins(con: duckdb.DuckDBPyConnection, twins: set[str]) -> None:
+    """`TWINS_TABLE` holding `twins` alone."""
+    con.execute(f"delete from {TWINS_TABLE}")
+    _insert(con, TWINS_TABLE, sorted((key,) for key in twins), ("member_key",))
 
 
 def rules_stored(con: duckdb.DuckDBPyConnection, rules: str) -> bool:
