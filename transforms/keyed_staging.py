@@ -31,12 +31,16 @@ from warehouse.sql_files import read_sql
 logger = logging.getLogger(__name__)
 
 VERSIONS_TABLE = "_staged_versions"
+RESTAGED_KEYS = "_restaged_keys"
+"""Per keyed model, the keys restaged (key by key) on this connection since `forget_restaged`: what the release
+build reads to look at only the members those keys give (`transforms.build_releases.StagingChanges`)."""
 RULES_TABLE = "_staging_rules"
 # No primary key on the versions: its index would sit in memory for millions of keys, and every write
 # here goes through the statements below, which keep one row per (model, key).
 CREATE_BOOKKEEPING = f"""
 create table if not exists {VERSIONS_TABLE} (model varchar not null, source_key varchar not null, version integer not null);
 create table if not exists {RULES_TABLE} (model varchar primary key, rules varchar not null);
+create temporary table if not exists {RESTAGED_KEYS} (model varchar, source_key varchar);
 """
 PENDING = f"""
 create or replace temporary table _pending as
@@ -55,11 +59,6 @@ version and its row id; {raw_table} is the model's."""
 CAUGHT_UP = f"""
 select (select coalesce(sum(version), 0) from {VERSIONS_TABLE} where model = $model), (select count(*) from {{raw_table}})
 """
-RESTAGED_KEYS = "_restaged_keys"
-CREATE_RESTAGED_KEYS = f"create temporary table if not exists {RESTAGED_KEYS} (model varchar, source_key varchar)"
-FORGET_RESTAGED_KEYS = f"create or replace temporary table {RESTAGED_KEYS} (model varchar, source_key varchar)"
-"""Per keyed model, the keys restaged (key by key) on this connection since `forget_restaged`: what the release
-build reads to look at only the members those keys give (`transforms.build_releases.StagingChanges`)."""
 RESTAGED_LATEST = "_restaged_latest"
 """The latest raw rows of the keys being restaged, read by the model's SQL in place of `<raw_table>_latest`."""
 
@@ -125,8 +124,8 @@ def stage_keyed(con: duckdb.DuckDBPyConnection, model: KeyedModel) -> Staged:
 
 
 def forget_restaged(con: duckdb.DuckDBPyConnection) -> None:
-    """Start a rebuild's record of restaged keys afresh, empty (`RESTAGED_KEYS`)."""
-    con.execute(FORGET_RESTAGED_KEYS)
+    """Start a rebuild's record of restaged keys afresh (`RESTAGED_KEYS`; `stage_keyed` creates it)."""
+    con.execute(f"drop table if exists {RESTAGED_KEYS}")
 
 
 def _in_step(con: duckdb.DuckDBPyConnection, model: KeyedModel, rules: str) -> bool:
@@ -174,7 +173,6 @@ def _restage(con: duckdb.DuckDBPyConnection, model: KeyedModel, *, since: int) -
                     [model.name])
         con.execute(f"insert into {model.name} {model.sql(RESTAGED_LATEST)}")
         con.execute(f"insert into {VERSIONS_TABLE} select ?, source_key, version from _pending", [model.name])
-        con.execute(CREATE_RESTAGED_KEYS)
         con.execute(f"insert into {RESTAGED_KEYS} select ?, source_key from _pending", [model.name])
         note_keys_in(con, model.name, "_pending", "source_key")
         con.execute(f"drop table {RESTAGED_LATEST}")
