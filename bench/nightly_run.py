@@ -209,11 +209,11 @@ def one_night(night: Path, prefect_home: Path, epoch_csv: bytes, models: list[di
             # this command's own peak (with the processes it waited for), not the largest of every night's
             _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
+        returncode = os.waitstatus_to_exitcode(status)
     log = output_path.read_text(encoding="utf-8", errors="replace")
-    if child.returncode != 0:
+    if returncode != 0:
         failed_log.write_text(log, encoding="utf-8")  # the night's folder is temporary; this outlives it
-        raise RuntimeError(f"census run exited {child.returncode} (whole log: {failed_log}):\n{log[-4000:]}")
+        raise RuntimeError(f"census run exited {returncode} (whole log: {failed_log}):\n{log[-4000:]}")
     startup, flow = flow_seconds(log)
     counts = [line.split(" - ", 1)[-1] for line in log.splitlines()
               if re.search(r"(huggingface|arxiv|epoch): fetched|built curated releases|published .*: \d+ tables", line)]
