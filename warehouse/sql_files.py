@@ -37,13 +37,15 @@ def tables_read(sql: str) -> frozenset[str]:
 
     A name counts as a CTE only where that CTE is in scope: in the query after its `with` and in the CTEs
     defined after it, not in its own body. So `with t as (select * from t where ...)` reads the table `t`.
-    Parsing needs no database, so each query is parsed once per process, not on every rebuild.
+    Parsing needs no database: each query is parsed once per process, on a connection of the parser's own.
     """
-    con = duckdb.connect()
-    try:
-        return frozenset(_reads(parse_sql(con, sql), frozenset()))
-    finally:
-        con.close()
+    return frozenset(_reads(parse_sql(_parser(), sql), frozenset()))
+
+
+@cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection, opened once per process: opening one costs 10 to 40 ms, a parse 6 ms."""
+    return duckdb.connect()
 
 
 def _reads(node: object, ctes: frozenset[str]) -> set[str]:
