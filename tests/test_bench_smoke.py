@@ -36,7 +36,7 @@ def quick_ingest() -> dict:
 
 def test_every_loader_lands_every_record_served(quick_ingest: dict) -> None:
     runs = quick_ingest["runs"]
-    for name in ("ours", "read_json", "ours_at_3000"):
+    for name in ("ours", "read_json", "model_info", "ours_at_3000"):
         (result,) = runs[name]
         assert result["rows"] == result["keys"] == result["records"], name
         assert result["records_per_second"] > 0 and 0 < result["peak_rss_mb"] < 2_000
