@@ -38,9 +38,9 @@ def open_work_db(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckD
     `memory_limit` caps DuckDB's buffer memory (e.g. '128MB') beyond the raw tables' key indexes, which
     are added to it (`INDEX_BYTES_PER_RAW_ROW`): an insert cannot spill its table's index, so a fixed 128 MB
     failed every Hub landing once the table held 2.5 million models. Every raw table's, not only the
-    largest's: a run lands its sources side by side, so each holds its own index at once. Without a limit DuckDB may keep 80%
-    of the machine's RAM in cache: an ingest kept every block it wrote (775 MB after 1 M Hub records), and
-    a full-size rebuild held its staging tables in memory until Python ran out (docs/PERFORMANCE.md).
+    largest's: a run lands its sources side by side, so each holds its own index at once. Without a
+    limit DuckDB may keep 80% of the machine's RAM in cache: an ingest kept every block it wrote (775 MB
+    after 1 M Hub records), and a full-size rebuild held its staging tables in memory until Python ran out (docs/PERFORMANCE.md).
     The limit belongs to the database, not the connection: every connection this process holds to
     `path` shares it, so each opener sets the one it needs.
     """
