@@ -1,10 +1,9 @@
 """Per-source slots shared by every run that talks to the same Prefect API.
 
 Each source has a global concurrency limit `census-source-<name>` with one slot. A run holds it
-while its sources' ingest tasks run (all their months, for a backfill; the sources run side by side,
-so until the last of them ends), so a backfill started beside the nightly run, or on another machine,
-queues for the service instead of opening a second connection to it. The run takes it once per
-source, not once per task, and takes them one after another: each acquisition is a few
+while the source's ingest tasks run (all its months, for a backfill), so a backfill started beside
+the nightly run, or on another machine, queues for the service instead of opening a second
+connection to it. The run takes it once per source, not once per task: each acquisition is a few
 API calls, and on Prefect's default SQLite server one made as a task starts often meets a 503
 (database busy) and waits about two seconds, which across a backfill's hundreds of months adds up.
 

@@ -1,7 +1,7 @@
 """The Prefect flows: nightly, backfill, and one ingest flow per source.
 
-Each flow checks its parameters, takes the writer lock, ingests its sources side by side, each in a
-thread of its own (a failed source is recorded and the others go on), rebuilds everything downstream of raw, and
+Each flow checks its parameters, takes the writer lock, ingests its sources one after another (a
+failed source is recorded and the others go on), rebuilds everything downstream of raw, and
 publishes the analysts' copy. Logic lives in plain functions; the tasks here only name, retry,
 limit and log it. A source's share of a run is one ingest task, or for a backfill one task per
 month (`flows.parts`); each is retried only on transient failures, with exponential backoff and
@@ -12,13 +12,10 @@ jitter, and stopped after `task_timeout_seconds`. The run holds the source's slo
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import re
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from datetime import date, datetime, timezone
 from typing import Annotated, Literal
 from uuid import uuid4
@@ -228,11 +225,9 @@ def ingest_part(
 
 
 def ingest_source(
-    source: str, window: Window, settings: Settings, run_id: str, run_progress: RunProgress, *, now: datetime,
-    refused: Exception | None = None,
+    source: str, window: Window, settings: Settings, run_id: str, run_progress: RunProgress, *, now: datetime
 ) -> SourceTally:
-    """Every part of one source, in order, while the run holds the source's slot; a failed part does not stop
-    the next. `refused`: why the run got no slot for the source (`take_slots`), which then fails unasked.
+    """Every part of one source, in order, holding the source's slot; a failed part does not stop the next.
 
     The same backfill run again skips the months an earlier run completed (see `flows.parts`).
     """
@@ -244,15 +239,8 @@ def ingest_source(
     progress = IngestProgress(source, window.label(), parts=len(parts))
     con = open_work_db(settings.work_db, memory_limit=settings.ingest_memory_limit)
     try:
-        if refused is not None:
-            # No slot (another run holds it, or its limit vanished): the source fails, the others go on.
-            whole = Part(source, window, parts[0].label if len(parts) == 1 else "all")
-            tally = add_part(tally, whole, status="failed", counts=LoadCounts(), requests=0, scope_key=scope_key,
-                             error=str(refused), finished_at=utc_now())
-            record(con, run_id, tally, last=True)
-            logger.error("%s: %s", source, refused)
-        else:
-            completed = completed_windows(con, source, scope_key) if window.is_backfill else Completed()
+        completed = completed_windows(con, source, scope_key) if window.is_backfill else Completed()
+        with source_slot(source, wait_seconds=settings.lock_wait_seconds):
             index = 0
             while index < len(parts):
                 part, last = parts[index], index == len(parts) - 1
@@ -274,6 +262,13 @@ def ingest_source(
                 progress.part_done(tally.counts)
                 run_progress.part_done(source)
                 index += 1
+    except (SourceBusy, ConcurrencySlotAcquisitionError) as exc:
+        # No slot (another run holds it, or its limit vanished): the source fails, the others go on.
+        whole = Part(source, window, parts[0].label if len(parts) == 1 else "all")
+        tally = add_part(tally, whole, status="failed", counts=LoadCounts(), requests=0, scope_key=scope_key,
+                         error=str(exc), finished_at=utc_now())
+        record(con, run_id, tally, last=True)
+        logger.error("%s: %s", source, exc)
     finally:
         con.close()
     outcome = tally.outcome()
@@ -282,46 +277,6 @@ def ingest_source(
     logger.info("%s: %s in %d part(s) (%d skipped as complete); %d request(s)",
                 source, tally.counts.summary(), len(tally.parts), tally.skipped, tally.requests)
     return tally
-
-
-def take_slots(sources: Sequence[str], slots: ExitStack, *, wait_seconds: float) -> dict[str, Exception]:
-    """Each source's slot, taken one after another and held by `slots`; the sources refused one, with why.
-
-    One after another, from the flow's thread, as before the sources ran side by side: five
-    acquisitions at once on Prefect's default SQLite server met "database busy" answers and one of them
-    outlasted a 5-second wait in the tests. So a source whose slot another run holds delays the others'
-    start by up to `wait_seconds`, and a source that ends early keeps its slot until the last one ends.
-    """
-    refused: dict[str, Exception] = {}
-    for source in sources:
-        try:
-            slots.enter_context(source_slot(source, wait_seconds=wait_seconds))
-        except (SourceBusy, ConcurrencySlotAcquisitionError) as exc:
-            refused[source] = exc
-    return refused
-
-
-def ingest_sources(
-    sources: Sequence[str], window: Window, settings: Settings, run_id: str, run_progress: RunProgress, *, now: datetime
-) -> list[SourceTally]:
-    """Every source at once, each in a thread of its own; their tallies in the order `sources` names them.
-
-    Each service has its own pacing and its own slot, so nothing is gained by waiting for one to finish
-    before asking the next: a night takes as long as its slowest source, not the sum of them (the
-    sources spend a real night waiting on the network and on their rate limits, which a thread does
-    without holding Python's lock). Each source writes its own raw table and its own rows of the
-    bookkeeping tables, so the threads' transactions never meet. The schema is brought up to date here,
-    once, before any thread opens the database. Each thread runs in a copy of the flow's context, as
-    Prefect's own thread pool does, so its tasks, logs and artifacts belong to this flow run.
-    """
-    open_work_db(settings.work_db).close()
-    with ExitStack() as slots:
-        refused = take_slots(sources, slots, wait_seconds=settings.lock_wait_seconds)
-        with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="ingest") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, ingest_source, source, window, settings, run_id,
-                                   run_progress, now=now, refused=refused.get(source))
-                       for source in sources]
-            return [future.result() for future in futures]
 
 
 def ingest_options(settings: Settings) -> dict[str, object]:
@@ -386,30 +341,10 @@ def our_loggers_at_prefect_level() -> None:
             logger.setLevel(level)
 
 
-class ThreadTimeoutCaveat(logging.Filter):
-    """Drops Prefect's warning, logged by every task run in a thread other than the main one, that its timeout
-    cannot interrupt a blocking call. Every ingest task runs in one (`ingest_sources`), so each source's
-    log would open with it every night; the README states the caveat once, at `MODEL_CENSUS_TASK_TIMEOUT_SECONDS`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        return not (record.levelno == logging.WARNING and message.startswith("Timeout of ")
-                    and "running in a worker thread" in message)
-
-
-def drop_thread_timeout_caveat() -> None:
-    """Install `ThreadTimeoutCaveat` on Prefect's task-run logger, once per process."""
-    logger = logging.getLogger("prefect.task_runs")
-    if not any(isinstance(installed, ThreadTimeoutCaveat) for installed in logger.filters):
-        logger.addFilter(ThreadTimeoutCaveat())
-
-
 def run_pipeline(sources: Sequence[str], window: Window) -> list[SourceOutcome]:
     """The body every flow shares; raises `SourcesFailed` after publishing if a source failed."""
     our_loggers_at_prefect_level()
-    drop_thread_timeout_caveat()
     validate_request(sources, window.since, window.until, today=utc_today())
-    sources = list(dict.fromkeys(sources))  # a source named twice runs once: two at once would wait on its one slot
     settings = Settings()
     logger = get_run_logger()
     run_id = str(runtime.flow_run.id or uuid4())
@@ -418,7 +353,7 @@ def run_pipeline(sources: Sequence[str], window: Window) -> list[SourceOutcome]:
     with writer_lock(settings.work_db, wait_seconds=settings.lock_wait_seconds):
         progress = RunProgress({source: len(plan_parts(source, window, settings, now=now)) for source in sources},
                                window.label())
-        tallies = ingest_sources(sources, window, settings, run_id, progress, now=now)
+        tallies = [ingest_source(source, window, settings, run_id, progress, now=now) for source in sources]
         rebuild_curated(settings)
         publish_warehouse(settings)
     create_table_artifact(key="census-run-counts", table=counts_table(tallies),

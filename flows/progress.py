@@ -7,7 +7,6 @@ percentage. Updates are throttled: a page lands in milliseconds, the API need no
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -111,12 +110,8 @@ class RunProgress:
         create: Callable[..., UUID] = create_progress_artifact,
         update: Callable[..., UUID] = update_progress_artifact,
     ) -> None:
-        """`parts`: each source with the number of ingest tasks it plans, in the order the run names them.
-
-        The sources run side by side, each in its own thread, so every change holds `_lock`.
-        """
+        """`parts`: each source with the number of ingest tasks it plans, in the order they run."""
         self.parts, self.label, self._update = dict(parts), label, update
-        self._lock = threading.Lock()
         self._min_interval, self._clock = min_interval_seconds, clock
         self._last = clock()
         self.parts_done: dict[str, int] = {source: 0 for source in parts}
@@ -126,25 +121,22 @@ class RunProgress:
 
     def replan(self, source: str, parts: int) -> None:
         """A source changed its plan (the Hub's months merged into one walk): the bar keeps its meaning."""
-        with self._lock:
-            self.parts[source] = parts
+        self.parts[source] = parts
 
     def part_done(self, source: str) -> None:
         """A task ended: a backfill of many short months tells the API at most every few seconds."""
-        with self._lock:
-            self.parts_done[source] += 1
-            now = self._clock()
-            if now - self._last >= self._min_interval:
-                self._last = now
-                self._update(self.artifact_id, progress=self._percent(), description=self._describe())
+        self.parts_done[source] += 1
+        now = self._clock()
+        if now - self._last >= self._min_interval:
+            self._last = now
+            self._update(self.artifact_id, progress=self._percent(), description=self._describe())
 
     def source_done(self, source: str, status: str) -> None:
-        with self._lock:
-            self.done.append(f"{source} {status}")
-            self.finished.add(source)
-            self.parts_done[source] = self.parts[source]
-            self._last = self._clock()
-            self._update(self.artifact_id, progress=self._percent(), description=self._describe())
+        self.done.append(f"{source} {status}")
+        self.finished.add(source)
+        self.parts_done[source] = self.parts[source]
+        self._last = self._clock()
+        self._update(self.artifact_id, progress=self._percent(), description=self._describe())
 
     def _percent(self) -> float:
         total = sum(self.parts.values())
@@ -155,4 +147,4 @@ class RunProgress:
         left = [source for source in self.parts if source not in self.finished]
         return (f"{self.label}: {finished} of {total} ingest task(s) done, {len(self.done)} of {len(self.parts)} source(s)"
                 + (f" ({', '.join(self.done)})" if self.done else "")
-                + (f"; now {', '.join(left)}" if left else "; then rebuild and publish"))
+                + (f"; now {left[0]}" if left else "; then rebuild and publish"))

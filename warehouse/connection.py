@@ -35,12 +35,11 @@ whole index in memory to insert into the table, 155 MB for 2.5 million Hub model
 def open_work_db(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """The pipeline's private database, created if missing and upgraded in place if older.
 
-    `memory_limit` caps DuckDB's buffer memory (e.g. '128MB') beyond the raw tables' key indexes, which
-    are added to it (`INDEX_BYTES_PER_RAW_ROW`): an insert cannot spill its table's index, so a fixed 128 MB
-    failed every Hub landing once the table held 2.5 million models. Every raw table's, not only the
-    largest's: a run lands its sources side by side, so each holds its own index at once. Without a
-    limit DuckDB may keep 80% of the machine's RAM in cache: an ingest kept every block it wrote (775 MB
-    after 1 M Hub records), and a full-size rebuild held its staging tables in memory until Python ran out (docs/PERFORMANCE.md).
+    `memory_limit` caps DuckDB's buffer memory (e.g. '128MB') beyond the largest raw table's key index,
+    which is added to it (`INDEX_BYTES_PER_RAW_ROW`): an insert cannot spill that index, so a fixed 128 MB
+    failed every Hub landing once the table held 2.5 million models. Without a limit DuckDB may keep 80%
+    of the machine's RAM in cache: an ingest kept every block it wrote (775 MB after 1 M Hub records), and
+    a full-size rebuild held its staging tables in memory until Python ran out (docs/PERFORMANCE.md).
     The limit belongs to the database, not the connection: every connection this process holds to
     `path` shares it, so each opener sets the one it needs.
     """
@@ -54,9 +53,9 @@ def open_work_db(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckD
 
 def memory_limit_with_raw_index(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
     """`memory_limit` (a size such as '128MB'; pydantic's units are DuckDB's) in bytes, plus room for the
-    raw tables' key indexes."""
+    largest raw table's key index."""
     rows = con.execute(
-        "select coalesce(sum(estimated_size), 0) from duckdb_tables() "
+        "select coalesce(max(estimated_size), 0) from duckdb_tables() "
         "where database_name = current_database() and starts_with(table_name, 'raw_')"
     ).fetchone()[0]
     return int(TypeAdapter(ByteSize).validate_python(memory_limit)) + rows * INDEX_BYTES_PER_RAW_ROW

@@ -6,11 +6,8 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import date, datetime, timezone
-from http import HTTPStatus
 from pathlib import Path
 
 import duckdb
@@ -24,7 +21,6 @@ from flows.ingest import IngestRun, Window
 from flows.parts import Part, SourceTally, add_part, completed_windows, month_windows, plan_parts, record, recorded_tally
 from flows.pipeline import IngestFailed, SourceOutcome, counts_table, is_transient, validate_request
 from flows.progress import IngestProgress, RunProgress
-from flows.replay_server import Reply, Request
 from flows.settings import Settings
 from sources.records import RawRecord, SourceError, SourceUnavailable
 from warehouse.connection import WarehouseBusy, writer_lock
@@ -314,7 +310,7 @@ def test_the_run_progress_moves_as_tasks_and_sources_end() -> None:
     progress.source_done("arxiv", "failed")
     assert recorder.created[0]["key"] == "census-run-progress"
     assert recorder.created[0]["description"] == (
-        "2023-01-01..2023-04-01: 0 of 4 ingest task(s) done, 0 of 2 source(s); now epoch, arxiv")
+        "2023-01-01..2023-04-01: 0 of 4 ingest task(s) done, 0 of 2 source(s); now epoch")
     assert recorder.updates == [
         (25.0, "2023-01-01..2023-04-01: 1 of 4 ingest task(s) done, 1 of 2 source(s) (epoch success); now arxiv"),
         (50.0, "2023-01-01..2023-04-01: 2 of 4 ingest task(s) done, 1 of 2 source(s) (epoch success); now arxiv"),
@@ -543,61 +539,6 @@ def test_a_backfill_runs_month_by_month_and_its_rerun_skips_the_complete_months(
     assert (line["fetched"], line["new"], line["requests"], line["tasks"], line["skipped"]) == (30, 30, 3, 3, 0)
     [line] = skipped["census-run-counts"] if isinstance(skipped["census-run-counts"], list) else json.loads(skipped["census-run-counts"])
     assert (line["fetched"], line["tasks"], line["skipped"], line["status"]) == (0, 0, 3, "success")
-
-
-class Rendezvous:
-    """A route that answers its first request only once every source of the run has asked too.
-
-    Sources run one after another would leave the first waiting for a request that comes only
-    after it has ended: the barrier breaks, the route answers 500 and that source fails.
-    """
-
-    def __init__(self, route: Callable[[Request], Reply], barrier: threading.Barrier) -> None:
-        self.route, self.barrier, self.met = route, barrier, False
-
-    def __call__(self, request: Request) -> Reply:
-        if not self.met:
-            try:
-                self.barrier.wait()
-            except threading.BrokenBarrierError:
-                return Reply(HTTPStatus.INTERNAL_SERVER_ERROR, b"the other source never asked",
-                             {"Content-Type": "text/plain"})
-            self.met = True
-        return self.route(request)
-
-
-def test_a_run_ingests_its_sources_side_by_side(
-    prefect_api: None, census_env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    from flows import pipeline
-    from flows.replay_server import DEMO_SNAPSHOT, ReplayServer
-
-    epoch_zip = (DEMO_SNAPSHOT / "epoch" / "ai_models.zip").read_bytes()
-    replay = three_months_of_arxiv()
-    barrier = threading.Barrier(2, timeout=20)
-    routes = {prefix: Rendezvous(route, barrier) for prefix, route in replay.routes().items()}
-    routes["/epoch/"] = Rendezvous(lambda request: Reply(HTTPStatus.OK, epoch_zip, {"Content-Type": "application/zip"}),
-                                   barrier)
-    with ReplayServer(routes=routes) as server:
-        monkeypatch.setenv("MODEL_CENSUS_ARXIV_URL", f"{server.url}/arxiv/api/query")
-        monkeypatch.setenv("MODEL_CENSUS_ARXIV_DELAY_SECONDS", "0")
-        monkeypatch.setenv("MODEL_CENSUS_ARXIV_CATEGORIES", "cs.CL")
-        monkeypatch.setenv("MODEL_CENSUS_EPOCH_URL", f"{server.url}/epoch/ai_models.zip")
-        # Epoch named twice runs once: two of it at once would wait on its one slot.
-        state = pipeline.backfill(since=date(2023, 1, 1), until=date(2023, 2, 1), sources=["epoch", "arxiv", "epoch"],
-                                  return_state=True)
-
-    assert state.is_completed(), state.result(raise_on_failure=False)
-    assert not barrier.broken
-    with duckdb.connect(str(census_env.with_name("census.work.duckdb")), read_only=True) as con:
-        rows = dict(con.execute("select source, status from ingestion_runs").fetchall())
-        papers = con.execute("select count(*) from raw_arxiv__papers").fetchone()[0]
-        models = con.execute("select count(*) from raw_epoch__models").fetchone()[0]
-    assert rows == {"epoch": "success", "arxiv": "success"}
-    assert papers == 10 and models > 0
-    # Prefect's caveat about timeouts in threads, which the README states once, is not repeated by every task.
-    assert [record.getMessage() for record in caplog.records if "worker thread" in record.getMessage()] == []
-    assert any(record.name == "prefect.task_runs" for record in caplog.records), "the tasks' other lines still log"
 
 
 def test_a_run_that_cannot_get_a_sources_slot_fails_that_source_with_the_reason(

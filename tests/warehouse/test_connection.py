@@ -4,10 +4,8 @@ room enough for the key index an insert into a raw table needs."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
-import duckdb
 import pytest
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
@@ -63,39 +61,3 @@ def test_a_page_lands_in_a_raw_table_whose_key_index_outgrows_the_limit(tmp_path
     assert counts.new == 1_000
     # DuckDB keeps limits in whole blocks: within one of 16 MB plus the index's room
     assert abs(TypeAdapter(ByteSize).validate_python(limit) - (16_000_000 + 300_000 * INDEX_BYTES_PER_RAW_ROW)) < 2**18
-
-
-def test_pages_land_side_by_side_in_raw_tables_whose_key_indexes_outgrow_the_limit_together(tmp_path: Path) -> None:
-    """A run lands its sources at once (`flows.pipeline.ingest_sources`), each inserting into its own raw
-    table, so each table's key index is in memory at the same time: the limit makes room for all of them.
-    Here two tables of 300,000 keys under 4 MB: with room for the larger index alone, a landing ran out of memory."""
-    path = tmp_path / "census.work.duckdb"
-    tables = ("raw_huggingface__models", "raw_arxiv__papers")
-    with open_work_db(path) as con:
-        for table in tables:
-            con.execute(
-                f"insert into {table} select 'organization-' || (i % 9973) || "
-                "'/a-fairly-long-model-name-finetuned-' || i, 1, md5(i::varchar), json_object('id', i), now(), 'seed' "
-                "from range(300000) as t(i)"
-            )
-    payload = json.dumps({"tags": ["transformers"] * 60, "cardData": {"license": "mit" * 100}})
-    outcomes: dict[str, object] = {}
-    ready = threading.Barrier(len(tables))
-
-    def land(table: str) -> None:
-        with open_work_db(path, memory_limit="4MB") as con:
-            ready.wait()
-            try:
-                for page in range(5):
-                    with transaction(con):
-                        outcomes[table] = land_page(con, table, [RawRecord(f"night/{page}-{i}", payload)
-                                                                 for i in range(1_000)], run_id="night").new
-            except duckdb.Error as exc:
-                outcomes[table] = exc
-
-    threads = [threading.Thread(target=land, args=(table,)) for table in tables]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert outcomes == {table: 1_000 for table in tables}
