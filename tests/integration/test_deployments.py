@@ -39,6 +39,7 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 DEPLOYMENT = "census-backfill/census-backfill"
 STARTUP_SECONDS = 90
 RUN_SECONDS = 150
+LOG_SECONDS = 30
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -92,6 +93,19 @@ class Stack:
                 return flow_run
             time.sleep(1)
         raise AssertionError(f"flow run {flow_run_id} not finished after {RUN_SECONDS}s; worker log:\n{self.tail()}")
+
+    def logger_names(self, flow_run_id: str, text: str, expected: str) -> set[str]:
+        """Names of the loggers whose INFO lines of the run hold `text`, once `expected` is among them or after
+        LOG_SECONDS. The run's last log batches reach the API after its state turns COMPLETED (Prefect's log
+        worker sends them in the background), so a single query right after `wait_for` can miss them."""
+        deadline = time.monotonic() + LOG_SECONDS
+        while True:
+            logs = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]},
+                                                       "level": {"ge_": 20, "le_": 20}, "text": {"query": text}}})
+            names = {log["name"] for log in logs}
+            if expected in names or time.monotonic() > deadline:
+                return names
+            time.sleep(0.5)
 
     def tail(self, lines: int = 60) -> str:
         text = "\n".join(path.read_text(errors="replace") for path in sorted(self.logs.glob("*.log")))
@@ -333,9 +347,8 @@ def test_backfill_through_the_worker_loads_the_warehouse_and_shows_its_artifacts
     assert {name for name in names if name.startswith("ingest-huggingface-")} == {
         f"ingest-huggingface-{first}", f"ingest-huggingface-{months[1]}..{last}"}
     assert {"rebuild-curated", "publish-warehouse"} <= names
-    logs = stack.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}, "level": {"ge_": 20, "le_": 20},
-                                                "text": {"query": "rows written"}}})
-    assert "transforms.build_releases" in {log["name"] for log in logs}, "the run log holds our modules' INFO lines"
+    assert "transforms.build_releases" in stack.logger_names(flow_run_id, "rows written", "transforms.build_releases"), \
+        "the run log holds our modules' INFO lines"
     for source in ALL_SOURCES:
         assert stack.get(f"/v2/concurrency_limits/census-source-{source}")["limit"] == 1
 
