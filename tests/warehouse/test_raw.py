@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
+from sources import arxiv
 from sources.records import RawRecord, Rejected
 from warehouse import runs
-from warehouse.raw import RAW_TABLES, land_page, transaction
+from warehouse.raw import RAW_TABLES, content_hash, land_page, transaction
+
+ARXIV = Path(__file__).parents[1] / "fixtures" / "arxiv"
 
 
 def latest(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
@@ -80,3 +85,17 @@ def test_a_failed_page_leaves_neither_records_nor_cursor(fresh_db: duckdb.DuckDB
         pass
     assert fresh_db.execute("select count(*) from raw_epoch__models").fetchone()[0] == 0
     assert runs.get_cursor(fresh_db, "epoch") is None
+
+
+def test_the_stored_digest_is_content_hash_of_the_payload_in_any_script(fresh_db: duckdb.DuckDBPyConnection) -> None:
+    """Landing hashes in DuckDB; Papers With Code's ingest compares `content_hash` with what is stored, and rows
+    landed when Python computed the digest must still read as unchanged: both must give the same digest."""
+    feed = (ARXIV / "api_query_idlist-1707.08567_mojibake-author.xml").read_bytes()
+    records = [record for record in arxiv.parse_feed(feed, "fixture").items if isinstance(record, RawRecord)]
+    records += [RawRecord("cjk", '{"name": "通义千问"}'), RawRecord("emoji", '{"name": "🤗 \\t"}')]
+    assert any(not record.payload.isascii() for record in records)
+    with transaction(fresh_db):
+        land_page(fresh_db, "raw_arxiv__papers", records, run_id="r1")
+    stored = fresh_db.execute("select source_key, content_hash, payload from raw_arxiv__papers").fetchall()
+    assert len(stored) == len(records)
+    assert all(digest == content_hash(payload) for _, digest, payload in stored)

@@ -1,10 +1,15 @@
 -- one row per record of a page: how it compares with the latest version already landed
 -- {raw_table} is one of our own raw table names, never user input
-with page as (
+with page_records as (
     select
         unnest($keys) as source_key,
-        unnest($hashes) as content_hash,
         unnest($payloads) as payload
+),
+
+page as (
+    -- the hex sha256 of the payload's UTF-8 bytes, as `warehouse.raw.content_hash` computes it in Python
+    select source_key, sha256(payload) as content_hash, payload
+    from page_records
 ),
 
 latest as (
