@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
+from operator import itemgetter
 from importlib import resources
 from pathlib import Path
 
@@ -656,10 +657,14 @@ def _insert(
     con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object] | Sequence[object]], columns: tuple[str, ...]
 ) -> None:
     """A few inserts per table: each column of a chunk bound as a list and unnested side by side. Rows are
-    dicts by column name, or tuples in the order of `columns` (no dict per row for millions of them)."""
+    dicts by column name, or tuples in the order of `columns` (no dict per row for millions of them).
+
+    A chunk is cut into columns in C (`itemgetter` per row, then `zip`), not by a Python loop per value:
+    that loop took 38 of the 114 s of a cold full-size build's inserts (docs/PERFORMANCE.md)."""
     select = ", ".join(f"unnest($c{i}) as {column}" for i, column in enumerate(columns))
     statement = f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})"
+    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)  # always a tuple
     for first in range(0, len(rows), INSERT_ROWS):
         chunk = rows[first : first + INSERT_ROWS]
-        by_name = bool(chunk) and isinstance(chunk[0], Mapping)
-        con.execute(statement, {f"c{i}": [row[column if by_name else i] for row in chunk] for i, column in enumerate(columns)})
+        tuples = map(values_of, chunk) if isinstance(chunk[0], Mapping) else chunk
+        con.execute(statement, {f"c{i}": list(values) for i, values in zip(range(len(columns)), zip(*tuples))})
