@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
-from operator import itemgetter
 from importlib import resources
+from operator import itemgetter
 from pathlib import Path
 
 import duckdb
