@@ -667,4 +667,4 @@ def _insert(
     for first in range(0, len(rows), INSERT_ROWS):
         chunk = rows[first : first + INSERT_ROWS]
         tuples = map(values_of, chunk) if isinstance(chunk[0], Mapping) else chunk
-        con.execute(statement, {f"c{i}": list(values) for i, values in zip(range(len(columns)), zip(*tuples))})
+        con.execute(statement, {f"c{i}": list(values) for i, values in enumerate(zip(*tuples))})
