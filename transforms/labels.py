@@ -40,6 +40,8 @@ CODE_WORDS = re.compile(
     r"(?<!en)(?<!de)coder|codellama|code[-_ ]?llama|codegen|codex|codestral|codet5|codegemma|stable-code|starcoder"
 )
 """Name or tag words that make a language model a code model."""
+CODE_CUE = "cod"
+"""What each of `CODE_WORDS`' words holds. Most names and tags lack it and are not searched: 0.1 instead of 4 us."""
 
 OFFICIAL_ACCESS = ("open weights", "api access", "hosted access")
 
@@ -107,7 +109,8 @@ def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     name = member.name.lower()
     tags = {tag.lower() for tag in member.tags}
-    code_word = CODE_WORDS.search(" ".join([name, *sorted(tags)]))
+    words = " ".join([name, *sorted(tags)])
+    code_word = CODE_WORDS.search(words) if CODE_CUE in words else None
     if code_word:
         out.append(("code", f"name or tag says {code_word.group(0)!r}"))
     tasks = [part.strip().lower() for part in (member.task or "").split(",") if part.strip()]
