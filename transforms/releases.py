@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from transforms.family import FamilyKeys, display_family, is_conversion
@@ -34,6 +35,8 @@ PAPER_SOURCES = ("arxiv", "paperswithcode")
 ROLE_BY_SOURCE = {"arxiv": "paper", "paperswithcode": "catalog"}
 LINEAGE_COLUMNS = ("base_release_id", "base_model", "lineage_relation")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_REASONS_JSON = json.JSONEncoder(sort_keys=True).encode
+"""`json.dumps(reasons, sort_keys=True)` without building an encoder per release (1.7 million at Hub scale)."""
 OVERRIDABLE_LABELS = {"org_type": ORG_TYPES, "modality": MODALITIES, "quality_tier": QUALITY_TIERS, "is_notable": ("true", "false")}
 
 
@@ -216,7 +219,7 @@ def build_releases(
     kept: list[Member] = []
     excluded: list[Member] = []
     exclusions = []
-    for member in sorted(members, key=lambda m: m.member_key):
+    for member in sorted(members, key=attrgetter("member_key")):
         reason = exclusion_reason(member, options)
         if reason:
             excluded.append(member)
@@ -322,10 +325,12 @@ def build_releases(
     _apply_label_overrides(overrides, release_of, notes)
     written = [release for release in releases if release["release_id"] not in kept_rows]
     for release in written:
-        release["label_reasons"] = json.dumps(release["label_reasons"], sort_keys=True)
+        release["label_reasons"] = _REASONS_JSON(release["label_reasons"])
         release.pop("_members")
-    written.sort(key=lambda r: r["release_id"])
-    member_rows.sort(key=lambda r: (r["release_id"], r["member_key"]))
+    written.sort(key=itemgetter("release_id"))
+    # By (release, member) in two stable sorts: of strings, 3.5 s for 1.9 million rows against 5.7 s of tuples.
+    member_rows.sort(key=itemgetter("member_key"))
+    member_rows.sort(key=itemgetter("release_id"))
     digests.sort()
     state = [
         (m.member_key, m.source, m.content_digest, m.training_compute_flop is not None, groups.find(m.member_key),
@@ -716,7 +721,10 @@ def _releases_by_family(
     """Releases by the family keys of their Epoch rows and repos, oldest first; and each release's keys."""
     index: dict[str, _Family] = defaultdict(_Family)
     keys_of: dict[str, list[str]] = {}
-    for release in sorted(releases, key=lambda r: (r["released_on"] or date.max, r["release_id"])):
+    # By (date, id) in two stable sorts: of strings, then of numbers, 2.1 s for 1.7 million against 3.4 s of tuples.
+    oldest_first = sorted(releases, key=itemgetter("release_id"))
+    oldest_first.sort(key=lambda r: (r["released_on"] or date.max).toordinal())
+    for release in oldest_first:
         keys = set()
         for member in release["_members"]:
             if member.source in ("epoch", "huggingface"):
