@@ -126,7 +126,7 @@ texts as (
     from missing
 )
 
--- the joined texts only decide `needs_python`: kept, they doubled what the table and its sort carry (32.8 -> 16.5 s
+-- the joined texts only decide `needs_python`: kept, they tripled the text the table and its sort carry (32.8 -> 16.5 s
 -- for 800,000 papers under the rebuild's 2GB memory limit)
 select
     * exclude (sentences, link_text),
