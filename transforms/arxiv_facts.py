@@ -56,7 +56,7 @@ def repair_mojibake(text: str | None) -> str | None:
 def paper_facts(title: str | None, abstract: str | None, comment: str | None, authors: list[str]) -> dict[str, object]:
     """One paper's facts, as the columns of `_arxiv_paper_facts` (without the key)."""
     links = find_links(abstract, comment)
-    verdict = classify_paper(title, abstract, comment)
+    verdict = classify_paper(title, abstract, comment, links=links)
     evidence = verdict.evidence
     if evidence and verdict.weights_links:
         evidence = f"{evidence} | weights: {', '.join(verdict.weights_links)}"

@@ -148,12 +148,17 @@ def weights_links(hf_urls: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def classify_paper(title: str | None, abstract: str | None, comment: str | None = None) -> ModelPaper:
-    """Whether the paper announces a named model, which names, the sentence that says so and weights links."""
+def classify_paper(
+    title: str | None, abstract: str | None, comment: str | None = None, *, links: Links | None = None
+) -> ModelPaper:
+    """Whether the paper announces a named model, which names, the sentence that says so and weights links.
+
+    `links` is `find_links(abstract, comment)` when the caller has it already (a paper's facts need both):
+    no link holds whitespace, so squashing the texts does not change them."""
     title_text = _squash(title)
     abstract_text = _squash(abstract)
     comment_text = _squash(comment)
-    weights = weights_links(find_links(abstract_text, comment_text).hf_urls)
+    weights = weights_links((links if links is not None else find_links(abstract_text, comment_text)).hf_urls)
     text = f"{abstract_text} {comment_text}"
     releases = bool(weights) or (_may_match(text, _RELEASE_CUES) and bool(_RELEASE_CUE.search(text)))
     sentences = [*_SENTENCE.split(abstract_text), title_text]

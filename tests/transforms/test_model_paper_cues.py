@@ -10,6 +10,7 @@ matching equates beyond ASCII.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 import pytest
 
@@ -46,15 +47,16 @@ CRAFTED = [
 ]
 
 
-def texts() -> list[str]:
-    """Every real text the rules read, its sentences, upper-cased copies and the crafted cases."""
+@cache
+def texts() -> tuple[str, ...]:
+    """Every real text the rules read, its sentences, upper-cased copies and the crafted cases (read once)."""
     found = list(CRAFTED)
     for _key, title, abstract, comment, _authors in corpus():
         for text in (title, abstract, comment):
             if text:
                 squashed = " ".join(text.split())
                 found += [text, squashed, *_SENTENCE.split(squashed)]
-    return found + [text.upper() for text in found]
+    return (*found, *(text.upper() for text in found))
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from transforms.arxiv_facts import repair_mojibake
+from transforms.arxiv_facts import paper_facts, repair_mojibake
 from transforms.model_papers import classify_paper, find_links, weights_links
+
+from .test_arxiv_facts_prefilter import corpus
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -148,3 +150,29 @@ def test_links_are_found_in_comment_and_abstract_without_trailing_punctuation() 
 )
 def test_only_double_encoded_names_are_repaired(received: str, expected: str) -> None:
     assert repair_mojibake(received) == expected
+
+
+def test_links_found_on_the_raw_texts_give_the_verdict_found_on_the_squashed_ones() -> None:
+    """`paper_facts` hands `classify_paper` the links it found on the raw abstract and comment, found once: no
+    link holds whitespace, so squashing cannot change them. Checked on every real paper of the fixtures, with
+    their whitespace as received and turned into line breaks, tabs and non-breaking spaces."""
+    papers = corpus()
+    assert sum(bool(find_links(abstract, comment).hf_urls) for _, _, abstract, comment, _ in papers) > 10
+    for _, title, abstract, comment, _ in papers:
+        for spacing in (" ", "\n", " \t ", "\u00a0"):
+            raw_abstract = abstract.replace(" ", spacing) if abstract else abstract
+            raw_comment = comment.replace(" ", spacing) if comment else comment
+            links = find_links(raw_abstract, raw_comment)
+            assert classify_paper(title, raw_abstract, raw_comment, links=links) == classify_paper(
+                title, raw_abstract, raw_comment
+            )
+
+
+def test_a_papers_facts_take_its_weights_links_from_the_comment_too() -> None:
+    """The links `paper_facts` finds once and hands on cover the comment, where arXiv authors often put them."""
+    facts = paper_facts("Foo", "We release Foo-7B, a language model for chemistry.",
+                        "Weights:\thttps://huggingface.co/org/foo-7b.", ["A. Author"])
+    assert facts["hf_urls"] == ["https://huggingface.co/org/foo-7b"]
+    assert facts["model_evidence"] == (
+        "We release Foo-7B, a language model for chemistry. | weights: https://huggingface.co/org/foo-7b"
+    )
