@@ -108,8 +108,8 @@ def label_modality(members: Sequence[MemberFacts]) -> tuple[str, str]:
 def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     name = member.name.lower()
-    tags = {tag.lower() for tag in member.tags}
-    words = " ".join([name, *sorted(tags)])
+    tags = sorted(set(map(str.lower, member.tags)))
+    words = " ".join([name, *tags])
     code_word = CODE_WORDS.search(words) if CODE_CUE in words else None
     if code_word:
         out.append(("code", f"name or tag says {code_word.group(0)!r}"))
@@ -133,7 +133,7 @@ def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
         out.append((PIPELINE_MODALITY[member.pipeline_tag], f"Hub pipeline_tag {member.pipeline_tag}"))
     else:
         # records without pipeline_tag still carry the task among their tags
-        task_tag = next((tag for tag in sorted(tags) if tag in PIPELINE_MODALITY), None)
+        task_tag = next((tag for tag in tags if tag in PIPELINE_MODALITY), None)
         if task_tag:
             out.append((PIPELINE_MODALITY[task_tag], f"Hub tag {task_tag}"))
     return out

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from transforms.family import FamilyKeys, family_key
 from transforms.organizations import Registry, load_registry
-from transforms.releases import Member, Override, ReleaseOptions, build_releases
+from transforms.releases import Member, Override, ReleaseOptions, _priority, build_releases
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 REGISTRY_CSV = """org_id,name,org_type,aliases,hf_namespaces
@@ -106,6 +106,34 @@ def test_llama_2_is_one_release_with_its_sizes_and_chat_repos_as_members(registr
     assert release["epoch_published_on"] == date(2023, 7, 18) and release["hf_created_on"] == date(2023, 7, 13)
     assert release["arxiv_ids"] == ["2307.09288"]
     assert sorted(row["role"] for row in build.members) == ["main", "variant", "variant", "variant", "variant"]
+
+
+def test_a_releases_row_takes_each_sum_least_and_most_over_all_its_members(registry: Registry) -> None:
+    """No column is read off the main member or the first of a source: each extreme is held by a later member."""
+    seen = {"first_seen_at": 300, "last_seen_at": 500}
+    members = [
+        epoch("Llama 2-7B", "Meta AI", "2023-07-20", in_epoch_notable=True, parameters=7_000_000_000,
+              training_compute_flop=8.4e22, **seen),
+        epoch("Llama 2-70B", "Meta AI", "2023-07-18", parameters=70_000_000_000, training_compute_flop=8.1e23,
+              first_seen_at=100, last_seen_at=900),
+        epoch("Llama 2-13B", "Meta AI", "2023-07-19", **seen),
+        hub("meta-llama/Llama-2-7b-hf", "2023-07-16", likes=2000, open_llm_v1_average=50.0, **seen),
+        hub("meta-llama/Llama-2-70b-hf", "2023-07-13", likes=5, open_llm_v1_average=60.0, **seen),
+    ]
+    assert sorted(members, key=_priority) == members, "the order the release reads its members in"
+    build = build_releases(members, registry)
+    assert len(build.releases) == 1
+    release = build.releases[0]
+    assert (release["released_on"], release["epoch_published_on"], release["hf_created_on"]) == (
+        date(2023, 7, 13), date(2023, 7, 18), date(2023, 7, 13))
+    assert (release["parameters"], release["training_compute_flop"]) == (70_000_000_000, 8.1e23)
+    assert (release["hub_likes"], release["open_llm_v1_average"], release["open_llm_v2_average"]) == (2005, 60.0, None)
+    moment = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert (release["first_seen_at"], release["updated_at"]) == (moment + timedelta(microseconds=100),
+                                                                 moment + timedelta(microseconds=900))
+    assert release["epoch_names"] == ["Llama 2-13B", "Llama 2-70B", "Llama 2-7B"]
+    assert release["hf_repo_ids"] == ["meta-llama/Llama-2-70b-hf", "meta-llama/Llama-2-7b-hf"]
+    assert release["sources"] == ["epoch", "huggingface"] and release["is_open_weights"] is True
 
 
 def test_variants_more_than_14_days_apart_are_separate_releases(registry: Registry) -> None:
