@@ -51,11 +51,11 @@ _WORDS_AND_SEPARATORS = re.compile(r"([\s\-_]+)")
 def name_tokens(name: str) -> list[str]:
     """Lower-case tokens of a name with sizes, variants and formats removed; parenthesised notes dropped.
 
-    Split on runs of whitespace, `-`, `_`, `/`, `:` and `,`, in C: those separators become spaces and
-    `str.split` splits, as fast as it gets for 2.5 million names at Hub scale. A piece of letters alone
-    holds no digit, so no size, version or letter-digit boundary: it stays whole unless it is a variant
-    or format word. `tests/transforms/test_family_tokens.py` checks both against the patterns they
-    replace (5.7 -> 3.8 us a name)."""
+    Split on runs of whitespace, `-`, `_`, `/`, `:` and `,` in C, for 2.5 million names at Hub scale: those
+    separators become spaces and `str.split` splits. A piece of letters alone holds no digit, so no size,
+    version or letter-digit boundary: it stays whole unless it is a variant or format word.
+    `tests/transforms/test_family_tokens.py` checks both against the patterns they replace (5.7 -> 3.8 us
+    a name)."""
     text = _PARENTHESES.sub(" ", name.split("/")[-1].lower())
     tokens: list[str] = []
     for raw in text.translate(_SEPARATOR_SPACES).split():
