@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import gc
 import hashlib
+import json
 import logging
 import sys
 from collections import defaultdict
@@ -27,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from importlib import resources
-from operator import itemgetter
 from pathlib import Path
 
 import duckdb
@@ -641,30 +641,58 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
+    return tuple(_column_types(con, table))
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     rows = con.execute(
-        "select column_name from duckdb_columns() where table_name = ? and database_name = current_database() "
+        "select column_name, data_type from duckdb_columns() where table_name = ? and database_name = current_database() "
         "order by column_index",
         [table],
     ).fetchall()
-    return tuple(row[0] for row in rows)
+    return dict(rows)
 
 
 INSERT_ROWS = 50_000
-"""Rows per insert: binding a column converts every value at once, so a bounded chunk bounds the memory."""
+"""Rows per insert: binding a chunk converts all of it at once, so a bounded chunk bounds the memory."""
+INSERT_JSON = (
+    "insert into {table} ({columns}) select unnest(json_transform_strict(row_json, $structure)) "
+    "from (select unnest($rows) as row_json)"
+)
+
+
+def _iso_date(value: object) -> str:
+    if isinstance(value, date):  # a `datetime` too
+        return value.isoformat()
+    raise TypeError(f"no JSON for a {type(value).__name__} in a release table row")
+
+
+_ROW_JSON = json.JSONEncoder(default=_iso_date, ensure_ascii=False, check_circular=False).encode
 
 
 def _insert(
     con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object] | Sequence[object]], columns: tuple[str, ...]
 ) -> None:
-    """A few inserts per table: each column of a chunk bound as a list and unnested side by side. Rows are
-    dicts by column name, or tuples in the order of `columns` (no dict per row for millions of them).
+    """A few inserts per table. Rows are dicts by column name, or tuples in the order of `columns` (no dict
+    per row for millions of them).
 
-    A chunk is cut into columns in C (`itemgetter` per row, then `zip`), not by a Python loop per value:
-    that loop took 38 of the 114 s of a cold full-size build's inserts (docs/PERFORMANCE.md)."""
+    Dicts go as JSON text, one string a row, which DuckDB parses into the columns (`json_transform_strict`
+    fails on a missing column or a value of the wrong type, as binding it would). Binding converts each
+    value on its own, and the wide rows of `releases`, with six lists and a JSON column, cost most that
+    way: 300,000 of them 6.6 -> 4.7 s (docs/PERFORMANCE.md). A JSON column's value is its text already,
+    so it is read as a string and cast on insert. Tuples, the narrow rows of the build's state, bind each
+    column of a chunk as a list, unnested side by side."""
+    if not rows:
+        return
+    if isinstance(rows[0], Mapping):
+        types = _column_types(con, table)
+        structure = json.dumps({column: "VARCHAR" if types[column] == "JSON" else types[column] for column in columns})
+        statement = INSERT_JSON.format(table=table, columns=", ".join(columns))
+        for first in range(0, len(rows), INSERT_ROWS):
+            con.execute(statement, {"rows": list(map(_ROW_JSON, rows[first : first + INSERT_ROWS])), "structure": structure})
+        return
     select = ", ".join(f"unnest($c{i}) as {column}" for i, column in enumerate(columns))
     statement = f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})"
-    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)  # always a tuple
     for first in range(0, len(rows), INSERT_ROWS):
         chunk = rows[first : first + INSERT_ROWS]
-        tuples = map(values_of, chunk) if isinstance(chunk[0], Mapping) else chunk
-        con.execute(statement, {f"c{i}": list(values) for i, values in enumerate(zip(*tuples))})
+        con.execute(statement, {f"c{i}": list(values) for i, values in enumerate(zip(*chunk))})

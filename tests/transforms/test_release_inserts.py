@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 import pytest
@@ -46,3 +46,30 @@ def test_dict_rows_land_by_column_name_whatever_their_key_order(con: duckdb.Duck
 def test_no_rows_insert_nothing(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "wide", [], COLUMNS)
     assert con.execute("select count(*) from wide").fetchone() == (0,)
+
+
+def test_dict_rows_land_as_bound_tuples_land_whatever_the_values(con: duckdb.DuckDBPyConnection) -> None:
+    """Dicts go as JSON text: every type of the release tables, and awkward values of each, land as binding lands them."""
+    columns = ("text", "day", "moment", "count", "flag", "score", "names", "reasons")
+    ddl = "(text varchar, day date, moment timestamptz, count bigint, flag boolean, score double, names varchar[], reasons json)"
+    con.execute(f"create table as_json {ddl}")
+    con.execute(f"create table as_bound {ddl}")
+    moment = datetime(2026, 11, 29, 2, 48, 2, 206947, tzinfo=timezone.utc)
+    rows = [
+        ("plain", date(2023, 7, 18), moment, 2**63 - 1, True, 0.1, ["a", "b"], '{"org_type": "registry: Meta AI"}'),
+        ('quo"te \\ back\nline\ttab \u00e9 \u4e2d \U0001f600 \x00', date(1, 1, 1), moment - timedelta(days=10**5), -(2**63),
+         False, float("nan"), [], '{"k": "v \\"quoted\\"", "n": null}'),
+        (None, None, None, None, None, float("inf"), None, None),
+        ("", date(9999, 12, 31), moment.astimezone(timezone(timedelta(hours=-5))), 0, None, -float("inf"), ["", "x,y"], "{}"),
+        ("small", date(2024, 2, 29), moment, 7, True, 1e-300, ["\u00e9"], '{"a": [1, 2.5, true]}'),
+    ]
+    _insert(con, "as_json", [dict(zip(columns, row)) for row in rows], columns)
+    _insert(con, "as_bound", rows, columns)
+    check = f"select count(*), sum(hash(({', '.join(columns)}))) from {{}}"
+    assert con.execute(check.format("as_json")).fetchone() == con.execute(check.format("as_bound")).fetchone()
+    assert con.execute("select count(*) from (select * from as_json except select * from as_bound)").fetchone() == (0,)
+
+
+def test_a_dict_row_missing_a_column_fails_loudly(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(duckdb.InvalidInputException, match="does not have key"):
+        _insert(con, "wide", [{"id": "a", "day": date(2023, 5, 1), "tags": []}], COLUMNS)
