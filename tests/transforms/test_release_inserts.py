@@ -1,4 +1,5 @@
-"""`transforms.build_releases._insert`: rows as dicts or tuples, any number of columns, across chunks."""
+"""`transforms.build_releases._insert`: rows as dicts (sent as JSON text) or tuples (bound), any number of columns,
+across chunks, every type of the release tables."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_every_row_lands_whole_across_chunks(con: duckdb.DuckDBPyConnection, mon
 
 @pytest.mark.parametrize("rows", [[{"id": "alpha"}, {"id": "beta"}], [("alpha",), ("beta",)]], ids=["dicts", "tuples"])
 def test_a_single_column_lands_from_dicts_and_tuples(con: duckdb.DuckDBPyConnection, rows: list) -> None:
-    """A one-column `itemgetter` returns the value itself, not a 1-tuple: a string would be cut into characters."""
+    """One column: a dict row lands as one value, and a 1-tuple's column binds as a list of strings, not characters."""
     _insert(con, "narrow", rows, ("id",))
     assert con.execute("select id from narrow order by id").fetchall() == [("alpha",), ("beta",)]
 
