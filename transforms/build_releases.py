@@ -572,20 +572,20 @@ def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Re
 
 
 def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: list[Override]) -> None:
-    _insert(con, "overrides", [asdict(o) for o in overrides], ("action", "member_key", "field", "value", "other_member_key", "note"))
-    _insert(con, "releases", build.releases, _columns(con, "releases"))
-    _insert(con, "release_members", build.members, _columns(con, "release_members"))
-    _insert(con, "release_exclusions", build.exclusions, _columns(con, "release_exclusions"))
-    _insert(con, DIGESTS_TABLE, [row for row in build.digests if row[0] not in build.kept_rows], DIGEST_COLUMNS)
-    _insert(con, STATE_TABLE, build.state, STATE_COLUMNS)
-    _insert(con, CLAIMS_TABLE, sorted(build.claims.items()), ("arxiv_id", "member_key"))
-    _insert(con, LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
+    _insert_dicts(con, "overrides", [asdict(o) for o in overrides])
+    _insert_dicts(con, "releases", build.releases)
+    _insert_dicts(con, "release_members", build.members)
+    _insert_dicts(con, "release_exclusions", build.exclusions)
+    _insert_tuples(con, DIGESTS_TABLE, [row for row in build.digests if row[0] not in build.kept_rows], DIGEST_COLUMNS)
+    _insert_tuples(con, STATE_TABLE, build.state, STATE_COLUMNS)
+    _insert_tuples(con, CLAIMS_TABLE, sorted(build.claims.items()), ("arxiv_id", "member_key"))
+    _insert_tuples(con, LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
 
 
 def _write_twins(con: duckdb.DuckDBPyConnection, twins: set[str]) -> None:
     """`TWINS_TABLE` holding `twins` alone."""
     con.execute(f"delete from {TWINS_TABLE}")
-    _insert(con, TWINS_TABLE, sorted((key,) for key in twins), ("member_key",))
+    _insert_tuples(con, TWINS_TABLE, sorted((key,) for key in twins), ("member_key",))
 
 
 def rules_stored(con: duckdb.DuckDBPyConnection, rules: str) -> bool:
@@ -640,21 +640,12 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
-    return tuple(_column_types(con, table))
-
-
-def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    rows = con.execute(
-        "select column_name, data_type from duckdb_columns() where table_name = ? and database_name = current_database() "
-        "order by column_index",
-        [table],
-    ).fetchall()
-    return dict(rows)
-
-
 INSERT_ROWS = 50_000
 """Rows per insert: binding a chunk converts all of it at once, so a bounded chunk bounds the memory."""
+COLUMN_TYPES = (
+    "select column_name, data_type from duckdb_columns() where table_name = ? and database_name = current_database() "
+    "order by column_index"
+)
 INSERT_JSON = (
     "insert into {table} ({columns}) select unnest(json_transform_strict(row_json, $structure)) "
     "from (select unnest($rows) as row_json)"
@@ -670,27 +661,28 @@ def _iso_date(value: object) -> str:
 _ROW_JSON = json.JSONEncoder(default=_iso_date, ensure_ascii=False, check_circular=False).encode
 
 
-def _insert(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object] | Sequence[object]], columns: tuple[str, ...]
-) -> None:
-    """A few inserts per table. Rows are dicts by column name, or tuples in the order of `columns` (no dict
-    per row for millions of them).
+def _insert_dicts(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object]]) -> None:
+    """Rows as dicts holding every column of `table` by name, a few inserts for all of them.
 
-    Dicts go as JSON text, one string a row, which DuckDB parses into the columns (`json_transform_strict`
+    They go as JSON text, one string a row, which DuckDB parses into the columns (`json_transform_strict`
     fails on a missing column or a value of the wrong type, as binding it would). Binding converts each
     value on its own, and the wide rows of `releases`, with six lists and a JSON column, cost most that
     way: 300,000 of them 6.6 -> 4.7 s (docs/PERFORMANCE.md). A JSON column's value is its text already,
-    so it is read as a string and cast on insert. Tuples, the narrow rows of the build's state, bind each
-    column of a chunk as a list, unnested side by side."""
+    so it is read as a string and cast on insert."""
     if not rows:
         return
-    if isinstance(rows[0], Mapping):
-        types = _column_types(con, table)
-        structure = json.dumps({column: "VARCHAR" if types[column] == "JSON" else types[column] for column in columns})
-        statement = INSERT_JSON.format(table=table, columns=", ".join(columns))
-        for first in range(0, len(rows), INSERT_ROWS):
-            con.execute(statement, {"rows": list(map(_ROW_JSON, rows[first : first + INSERT_ROWS])), "structure": structure})
-        return
+    types = dict(con.execute(COLUMN_TYPES, [table]).fetchall())
+    structure = json.dumps({column: "VARCHAR" if kind == "JSON" else kind for column, kind in types.items()})
+    statement = INSERT_JSON.format(table=table, columns=", ".join(types))
+    for first in range(0, len(rows), INSERT_ROWS):
+        con.execute(statement, {"rows": list(map(_ROW_JSON, rows[first : first + INSERT_ROWS])), "structure": structure})
+
+
+def _insert_tuples(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]
+) -> None:
+    """Rows as tuples in the order of `columns` (the narrow rows of the build's state, millions of them with
+    no dict each), a few inserts: each column of a chunk bound as a list, unnested side by side."""
     select = ", ".join(f"unnest($c{i}) as {column}" for i, column in enumerate(columns))
     statement = f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})"
     for first in range(0, len(rows), INSERT_ROWS):

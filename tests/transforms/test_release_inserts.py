@@ -1,5 +1,5 @@
-"""`transforms.build_releases._insert`: rows as dicts (sent as JSON text) or tuples (bound), any number of columns,
-across chunks, every type of the release tables."""
+"""`transforms.build_releases._insert_dicts` (rows sent as JSON text) and `_insert_tuples` (columns bound): any
+number of columns, across chunks, every type of the release tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from transforms import build_releases
-from transforms.build_releases import _insert
+from transforms.build_releases import _insert_dicts, _insert_tuples
 
 
 @pytest.fixture
@@ -27,25 +27,31 @@ COLUMNS = ("id", "day", "tags", "score")
 @pytest.mark.parametrize("as_dicts", [False, True])
 def test_every_row_lands_whole_across_chunks(con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, as_dicts: bool) -> None:
     monkeypatch.setattr(build_releases, "INSERT_ROWS", 3)  # 7 rows: chunks of 3, 3 and 1
-    rows = [dict(zip(COLUMNS, row)) for row in ROWS] if as_dicts else ROWS
-    _insert(con, "wide", rows, COLUMNS)
+    if as_dicts:
+        _insert_dicts(con, "wide", [dict(zip(COLUMNS, row)) for row in ROWS])
+    else:
+        _insert_tuples(con, "wide", ROWS, COLUMNS)
     assert con.execute("select * from wide order by id").fetchall() == ROWS
 
 
-@pytest.mark.parametrize("rows", [[{"id": "alpha"}, {"id": "beta"}], [("alpha",), ("beta",)]], ids=["dicts", "tuples"])
-def test_a_single_column_lands_from_dicts_and_tuples(con: duckdb.DuckDBPyConnection, rows: list) -> None:
+@pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "tuples"])
+def test_a_single_column_lands_from_dicts_and_tuples(con: duckdb.DuckDBPyConnection, as_dicts: bool) -> None:
     """One column: a dict row lands as one value, and a 1-tuple's column binds as a list of strings, not characters."""
-    _insert(con, "narrow", rows, ("id",))
+    if as_dicts:
+        _insert_dicts(con, "narrow", [{"id": "alpha"}, {"id": "beta"}])
+    else:
+        _insert_tuples(con, "narrow", [("alpha",), ("beta",)], ("id",))
     assert con.execute("select id from narrow order by id").fetchall() == [("alpha",), ("beta",)]
 
 
 def test_dict_rows_land_by_column_name_whatever_their_key_order(con: duckdb.DuckDBPyConnection) -> None:
-    _insert(con, "wide", [{"score": 1.5, "tags": ["x"], "id": "a", "day": date(2023, 5, 1)}], COLUMNS)
+    _insert_dicts(con, "wide", [{"score": 1.5, "tags": ["x"], "id": "a", "day": date(2023, 5, 1)}])
     assert con.execute("select * from wide").fetchall() == [("a", date(2023, 5, 1), ["x"], 1.5)]
 
 
 def test_no_rows_insert_nothing(con: duckdb.DuckDBPyConnection) -> None:
-    _insert(con, "wide", [], COLUMNS)
+    _insert_dicts(con, "wide", [])
+    _insert_tuples(con, "wide", [], COLUMNS)
     assert con.execute("select count(*) from wide").fetchone() == (0,)
 
 
@@ -64,8 +70,8 @@ def test_dict_rows_land_as_bound_tuples_land_whatever_the_values(con: duckdb.Duc
         ("", date(9999, 12, 31), moment.astimezone(timezone(timedelta(hours=-5))), 0, None, -float("inf"), ["", "x,y"], "{}"),
         ("small", date(2024, 2, 29), moment, 7, True, 1e-300, ["\u00e9"], '{"a": [1, 2.5, true]}'),
     ]
-    _insert(con, "as_json", [dict(zip(columns, row)) for row in rows], columns)
-    _insert(con, "as_bound", rows, columns)
+    _insert_dicts(con, "as_json", [dict(zip(columns, row)) for row in rows])
+    _insert_tuples(con, "as_bound", rows, columns)
     check = f"select count(*), sum(hash(({', '.join(columns)}))) from {{}}"
     assert con.execute(check.format("as_json")).fetchone() == con.execute(check.format("as_bound")).fetchone()
     assert con.execute("select count(*) from (select * from as_json except select * from as_bound)").fetchone() == (0,)
@@ -73,4 +79,4 @@ def test_dict_rows_land_as_bound_tuples_land_whatever_the_values(con: duckdb.Duc
 
 def test_a_dict_row_missing_a_column_fails_loudly(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(duckdb.InvalidInputException, match="does not have key"):
-        _insert(con, "wide", [{"id": "a", "day": date(2023, 5, 1), "tags": []}], COLUMNS)
+        _insert_dicts(con, "wide", [{"id": "a", "day": date(2023, 5, 1), "tags": []}])
