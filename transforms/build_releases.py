@@ -21,6 +21,7 @@ import gc
 import hashlib
 import json
 import logging
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import orjson
 
 from transforms import family, labels, organizations, releases
 from transforms.organizations import Registry, load_registry, registry_text
@@ -641,15 +643,17 @@ def _collector_paused() -> Iterator[None]:
 
 
 INSERT_ROWS = 50_000
-"""Rows per insert: binding a chunk converts all of it at once, so a bounded chunk bounds the memory."""
+"""Rows per insert: a chunk's text is bound at once, so a bounded chunk bounds the memory."""
 COLUMN_TYPES = (
     "select column_name, data_type from duckdb_columns() where table_name = ? and database_name = current_database() "
     "order by column_index"
 )
-INSERT_JSON = (
+INSERT_OBJECTS = (
     "insert into {table} ({columns}) select unnest(json_transform_strict(row_json, $structure)) "
     "from (select unnest($rows) as row_json)"
 )
+INSERT_ARRAYS = "insert into {table} ({columns}) select {values} from (select unnest($rows)::json[] as row_json)"
+_FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT"})
 
 
 def _iso_date(value: object) -> str:
@@ -658,33 +662,64 @@ def _iso_date(value: object) -> str:
     raise TypeError(f"no JSON for a {type(value).__name__} in a release table row")
 
 
-_ROW_JSON = json.JSONEncoder(default=_iso_date, ensure_ascii=False, check_circular=False).encode
+_JSON_WITH_NAN = json.JSONEncoder(default=_iso_date, ensure_ascii=False, check_circular=False).encode
+"""For a row holding NaN or an infinity in a float column: JSON has no word for them, and orjson writes them as
+null, while `json` writes `NaN` and `Infinity`, which DuckDB reads, so that they land as binding lands them."""
 
 
 def _insert_dicts(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object]]) -> None:
-    """Rows as dicts holding every column of `table` by name, a few inserts for all of them.
+    """Rows as dicts holding every column of `table` by name (the wide rows of the published tables), a few
+    inserts: as JSON text, one object a row, that DuckDB parses into the columns.
 
-    They go as JSON text, one string a row, which DuckDB parses into the columns (`json_transform_strict`
-    fails on a missing column or a value of the wrong type, as binding it would). Binding converts each
-    value on its own, and the wide rows of `releases`, with six lists and a JSON column, cost most that
-    way: 300,000 of them 6.6 -> 4.7 s (docs/PERFORMANCE.md). A JSON column's value is its text already,
-    so it is read as a string and cast on insert."""
+    Binding converts each value on its own, which costs most for wide rows of lists: 300,000 releases
+    6.6 s bound, 4.7 s as text encoded by `json`, 2.9 s encoded by orjson, in C, dates and times
+    included (docs/PERFORMANCE.md). `json_transform_strict` fails on a missing column or a value of the
+    wrong type, as binding would."""
     if not rows:
         return
-    types = dict(con.execute(COLUMN_TYPES, [table]).fetchall())
-    structure = json.dumps({column: "VARCHAR" if kind == "JSON" else kind for column, kind in types.items()})
-    statement = INSERT_JSON.format(table=table, columns=", ".join(types))
+    types = _types(con, table)
+    statement = INSERT_OBJECTS.format(table=table, columns=", ".join(types))
+    structure = json.dumps(types)
+    floats = tuple(column for column, kind in types.items() if kind in _FLOAT_TYPES)
+
+    def text(row: Mapping[str, object]) -> str:
+        for column in floats:
+            value = row.get(column)  # a missing column fails in DuckDB, by name
+            if value is not None and not math.isfinite(value):
+                return _JSON_WITH_NAN(row)
+        return orjson.dumps(row).decode()
+
     for first in range(0, len(rows), INSERT_ROWS):
-        con.execute(statement, {"rows": list(map(_ROW_JSON, rows[first : first + INSERT_ROWS])), "structure": structure})
+        con.execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), "structure": structure})
 
 
 def _insert_tuples(
     con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]
 ) -> None:
     """Rows as tuples in the order of `columns` (the narrow rows of the build's state, millions of them with
-    no dict each), a few inserts: each column of a chunk bound as a list, unnested side by side."""
-    select = ", ".join(f"unnest($c{i}) as {column}" for i, column in enumerate(columns))
-    statement = f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from (select {select})"
+    no dict each), a few inserts: as JSON text, one array a row, each item parsed into its column as
+    `_insert_dicts` parses a row's keys. A tuple of another length than `columns` fails."""
+    if not rows:
+        return
+    types = _types(con, table)
+    values = ", ".join(f"json_transform_strict(row_json[{index}], $t{index})" for index in range(1, len(columns) + 1))
+    statement = INSERT_ARRAYS.format(table=table, columns=", ".join(columns), values=values)
+    structures = {f"t{index}": json.dumps(types[column]) for index, column in enumerate(columns, 1)}
+    floats = tuple(index for index, column in enumerate(columns) if types[column] in _FLOAT_TYPES)
+
+    def text(row: Sequence[object]) -> str:
+        if len(row) != len(columns):
+            raise ValueError(f"a row of {len(row)} values for the {len(columns)} columns {columns} of {table}")
+        for index in floats:
+            if row[index] is not None and not math.isfinite(row[index]):
+                return _JSON_WITH_NAN(row)
+        return orjson.dumps(row).decode()
+
     for first in range(0, len(rows), INSERT_ROWS):
-        chunk = rows[first : first + INSERT_ROWS]
-        con.execute(statement, {f"c{i}": list(values) for i, values in enumerate(zip(*chunk))})
+        con.execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), **structures})
+
+
+def _types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """`table`'s columns and the types `json_transform_strict` reads their values as: a JSON column's value is
+    its text already, read as a string and cast on insert."""
+    return {column: "VARCHAR" if kind == "JSON" else kind for column, kind in con.execute(COLUMN_TYPES, [table]).fetchall()}

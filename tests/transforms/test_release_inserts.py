@@ -1,5 +1,5 @@
-"""`transforms.build_releases._insert_dicts` (rows sent as JSON text) and `_insert_tuples` (columns bound): any
-number of columns, across chunks, every type of the release tables."""
+"""`transforms.build_releases._insert_dicts` and `_insert_tuples`, which send rows as JSON text: any number of
+columns, across chunks, every type of the release tables, as DuckDB's own binding lands them."""
 
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ def test_no_rows_insert_nothing(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("select count(*) from wide").fetchone() == (0,)
 
 
-def test_dict_rows_land_as_bound_tuples_land_whatever_the_values(con: duckdb.DuckDBPyConnection) -> None:
-    """Dicts go as JSON text: every type of the release tables, and awkward values of each, land as binding lands them."""
+@pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "tuples"])
+def test_rows_land_as_binding_lands_them_whatever_the_values(con: duckdb.DuckDBPyConnection, as_dicts: bool) -> None:
+    """Every type of the release tables, with awkward values of each (NaN and the infinities, which JSON has no
+    word for, among them), lands as DuckDB's binding of each value lands it."""
     columns = ("text", "day", "moment", "count", "flag", "score", "names", "reasons")
     ddl = "(text varchar, day date, moment timestamptz, count bigint, flag boolean, score double, names varchar[], reasons json)"
     con.execute(f"create table as_json {ddl}")
@@ -69,14 +71,39 @@ def test_dict_rows_land_as_bound_tuples_land_whatever_the_values(con: duckdb.Duc
         (None, None, None, None, None, float("inf"), None, None),
         ("", date(9999, 12, 31), moment.astimezone(timezone(timedelta(hours=-5))), 0, None, -float("inf"), ["", "x,y"], "{}"),
         ("small", date(2024, 2, 29), moment, 7, True, 1e-300, ["\u00e9"], '{"a": [1, 2.5, true]}'),
+        ("naive and whole", date(2024, 2, 29), datetime(2024, 2, 29, 23, 59, 59), 2**53 + 1, False, 1e300, ["\u2028"], "[]"),
     ]
-    _insert_dicts(con, "as_json", [dict(zip(columns, row)) for row in rows])
-    _insert_tuples(con, "as_bound", rows, columns)
+    if as_dicts:
+        _insert_dicts(con, "as_json", [dict(zip(columns, row)) for row in rows])
+    else:
+        _insert_tuples(con, "as_json", rows, columns)
+    con.executemany(f"insert into as_bound values ({', '.join('?' * len(columns))})", rows)
     check = f"select count(*), sum(hash(({', '.join(columns)}))) from {{}}"
     assert con.execute(check.format("as_json")).fetchone() == con.execute(check.format("as_bound")).fetchone()
     assert con.execute("select count(*) from (select * from as_json except select * from as_bound)").fetchone() == (0,)
+    assert con.execute("select count(*) from as_json where isnan(score)").fetchone() == (1,)
 
 
 def test_a_dict_row_missing_a_column_fails_loudly(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(duckdb.InvalidInputException, match="does not have key"):
         _insert_dicts(con, "wide", [{"id": "a", "day": date(2023, 5, 1), "tags": []}])
+
+
+def test_a_tuple_of_another_length_than_its_columns_fails_loudly(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ValueError, match="values for the"):
+        _insert_tuples(con, "wide", [("a", date(2023, 5, 1), [])], COLUMNS)
+    with pytest.raises(ValueError, match="values for the"):
+        _insert_tuples(con, "narrow", [("a", "b")], ("id",))
+    assert con.execute("select count(*) from wide").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "tuples"])
+def test_a_value_of_the_wrong_type_fails_loudly(con: duckdb.DuckDBPyConnection, as_dicts: bool) -> None:
+    """Not a NULL in its place: `json_transform_strict` refuses it, as binding it would."""
+    row = ("a", "not a date", [], 1.0)
+    with pytest.raises(duckdb.InvalidInputException, match="not a date"):
+        if as_dicts:
+            _insert_dicts(con, "wide", [dict(zip(COLUMNS, row))])
+        else:
+            _insert_tuples(con, "wide", [row], COLUMNS)
+    assert con.execute("select count(*) from wide").fetchone() == (0,)
