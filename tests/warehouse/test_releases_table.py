@@ -8,6 +8,7 @@ import logging
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import astuple
 from datetime import date
 from pathlib import Path
 
@@ -16,12 +17,15 @@ import pytest
 
 from sources import epoch
 from sources.records import RawRecord
-from transforms.build_releases import CLAIMS_TABLE, KEYED_MEMBERS, LINEAGE_TABLE, MEMBER_MODELS, STATE_TABLE
+from transforms.build_releases import (
+    CLAIMS_TABLE, KEYED_MEMBERS, LINEAGE_TABLE, MEMBER_MODELS, MEMBER_VALUES, STATE_TABLE, read_members,
+)
 from transforms.keyed_staging import KEYED_MODELS
 from transforms.family import family_key
 from transforms.labels import MODALITIES, QUALITY_TIERS
 from transforms.organizations import ORG_TYPES
 from transforms.rebuild import rebuild
+from transforms.releases import Member
 from warehouse.connection import open_work_db
 from warehouse.raw import land_page, transaction
 from warehouse.sql_files import read_sql
@@ -146,6 +150,24 @@ def test_a_releases_first_and_last_seen_are_its_members_own(built: duckdb.DuckDB
         " from releases r join expected e using (release_id)"
     ).fetchone()
     assert releases > 1_000 and differing == 0
+
+
+def test_members_read_as_duckdb_hands_them_over(built: duckdb.DuckDBPyConnection) -> None:
+    """`read_members` parses each row's JSON text: the same members, value for value and type for type, as
+    DuckDB's own conversion of the rows gives."""
+    expected = [
+        Member(*row)
+        for model in MEMBER_MODELS
+        for row in built.execute(f"select {MEMBER_VALUES} from ({read_sql('intermediate', model)})").fetchall()
+    ]
+    read = read_members(built)
+    assert len(read) == len(expected) > 1_000
+    assert [member_values(m) for m in read] == [member_values(m) for m in expected]
+
+
+def member_values(member: Member) -> list[tuple[type, object]]:
+    """A member's values with their types: `==` alone holds 3 equal to 3.0."""
+    return [(type(value), value) for value in astuple(member)]
 
 
 def test_two_rebuilds_from_raw_give_identical_tables(built: duckdb.DuckDBPyConnection) -> None:
