@@ -249,8 +249,8 @@ def read_members(con: duckdb.DuckDBPyConnection, keys: set[str] | None = None) -
     with `keys`, only those members.
 
     A row comes as JSON text, an array that orjson parses (`_member`): DuckDB's conversion of each value
-    into a Python object took longer than DuckDB writing the row's text and orjson reading it (500,000
-    Hub members 2.2 -> 1.5 s, docs/PERFORMANCE.md)."""
+    into a Python object took longer than DuckDB writing the row's text and orjson reading it (the 2.7
+    million members of the full-size benchmark 10.3 -> 8.1 s, docs/PERFORMANCE.md)."""
     members: list[Member] = []
     if keys is not None:
         if not keys:
@@ -695,7 +695,7 @@ def _insert_dicts(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Map
     inserts: as JSON text, one object a row, that DuckDB parses into the columns.
 
     Binding converts each value on its own, which costs most for wide rows of lists: 300,000 releases
-    6.6 s bound, 4.7 s as text encoded by `json`, 2.9 s encoded by orjson, in C, dates and times
+    6.6 s bound, 4.7 to 4.9 s as text encoded by `json`, 3.1 s encoded by orjson, in C, dates and times
     included (docs/PERFORMANCE.md). `json_transform_strict` fails on a missing column or a value of the
     wrong type, as binding would."""
     if not rows:
