@@ -790,12 +790,16 @@ def _releases_by_family(
         keys = set()
         for member in release["_members"]:
             if member.source in ("epoch", "huggingface"):
+                keys.add(family_keys(member.name))
                 org = orgs[member.member_key][1]
-                keys |= {family_keys(member.name), family_keys(member.name, org.words if org else frozenset())}
-        keys_of[release["release_id"]] = sorted(keys)
-        for key in keys_of[release["release_id"]]:
-            index[key].releases.append(release)
-            index[key].born.append(release["released_on"] or date.max)
+                if org:  # with no organization's words to take off, the key is the one above
+                    keys.add(family_keys(member.name, org.words))
+        born = release["released_on"] or date.max
+        release_keys = keys_of[release["release_id"]] = sorted(keys)
+        for key in release_keys:
+            family = index[key]
+            family.releases.append(release)
+            family.born.append(born)
     return index, keys_of
 
 
