@@ -328,7 +328,6 @@ def test_a_base_resolved_by_family_is_the_latest_release_of_it_before_the_child(
     assert by_member[child.member_key]["base_release_id"] == by_member[parent]["release_id"]
 
 
-
 def test_a_base_named_without_its_organizations_word_finds_its_family(registry: Registry) -> None:
     """`Meta-Llama-3-8B` is of the family `llama 3` once Meta's own word is taken off the front: a child naming
     its base `Llama-3-70B` (no row of its own) finds it there."""
@@ -337,6 +336,7 @@ def test_a_base_named_without_its_organizations_word_finds_its_family(registry: 
     by_member = releases_by_member([meta, child], registry)
     assert by_member[child.member_key]["base_release_id"] == by_member[meta.member_key]["release_id"]
     assert by_member[child.member_key]["base_model"] == by_member[meta.member_key]["name"]
+
 
 def test_an_override_corrects_the_release_date_and_says_why(registry: Registry) -> None:
     members = [epoch("Mistral 7B", "Mistral AI", "2023-10-10")]
