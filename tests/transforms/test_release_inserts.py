@@ -36,7 +36,7 @@ def test_every_row_lands_whole_across_chunks(con: duckdb.DuckDBPyConnection, mon
 
 @pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "tuples"])
 def test_a_single_column_lands_from_dicts_and_tuples(con: duckdb.DuckDBPyConnection, as_dicts: bool) -> None:
-    """One column: a dict row lands as one value, and a 1-tuple's column binds as a list of strings, not characters."""
+    """One column: a dict row lands as one value, and a 1-tuple as an array of one item, the whole string."""
     if as_dicts:
         _insert_dicts(con, "narrow", [{"id": "alpha"}, {"id": "beta"}])
     else:
