@@ -204,8 +204,8 @@ def timed_rebuild(work: Path, published: Path, *, cold: bool, duckdb_memory_limi
         timing(patches, build_releases, "_regroup", lambda *a: "releases: find the clusters to regroup")
         timing(patches, build_releases, "_delete", lambda con, table, *a: f"releases: delete changed {table}")
         timing(patches, build_releases, "build_releases", lambda *a: "releases: match and label (Python)")
-        for insert in ("_insert_dicts", "_insert_tuples"):
-            timing(patches, build_releases, insert, lambda con, table, *a: f"releases: insert {table}")
+        # each chunk's text is written while the chunk before it is inserted (`build_releases.Inserts`)
+        timing(patches, build_releases, "_write_rows", lambda *a: "releases: write the tables (text and inserts)")
         started = time.perf_counter()
         built = rebuild_module.rebuild(con)
         rebuilt = time.perf_counter()

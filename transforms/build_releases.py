@@ -22,7 +22,9 @@ import hashlib
 import json
 import logging
 import math
+import queue
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -568,8 +570,7 @@ def _write(
                     "cluster_digest varchar, row_digest varchar)")
         con.execute(f"create or replace table {RULES_TABLE} as select ? as rules", [rules])
     con.execute(CREATE_STATE_TABLES)
-    _write_rows(con, build, overrides)
-    _write_twins(con, case_twins(row[0] for row in build.state))
+    _write_rows(con, build, overrides, case_twins(row[0] for row in build.state))
     for table in ("releases", "release_members", "release_exclusions"):
         note_whole(con, table)
 
@@ -589,28 +590,25 @@ def _write_part(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, regroup: Re
     con.execute(f"delete from {CLAIMS_TABLE} where arxiv_id in (select unnest($ids))",
                 {"ids": sorted(set(regroup.changed_papers) | set(build.claims))})
     con.execute("delete from overrides")
-    _write_rows(con, build, overrides)
-    _write_twins(con, regroup.twins)
+    _write_rows(con, build, overrides, regroup.twins)
     note_keys(con, "releases", rewritten)
     note_keys(con, "release_members", touched - build.kept_members)
     note_keys(con, "release_exclusions", keys)
 
 
-def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: list[Override]) -> None:
-    _insert_dicts(con, "overrides", [asdict(o) for o in overrides])
-    _insert_dicts(con, "releases", build.releases)
-    _insert_dicts(con, "release_members", build.members)
-    _insert_dicts(con, "release_exclusions", build.exclusions)
-    _insert_tuples(con, DIGESTS_TABLE, [row for row in build.digests if row[0] not in build.kept_rows], DIGEST_COLUMNS)
-    _insert_tuples(con, STATE_TABLE, build.state, STATE_COLUMNS)
-    _insert_tuples(con, CLAIMS_TABLE, sorted(build.claims.items()), ("arxiv_id", "member_key"))
-    _insert_tuples(con, LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
-
-
-def _write_twins(con: duckdb.DuckDBPyConnection, twins: set[str]) -> None:
-    """`TWINS_TABLE` holding `twins` alone."""
+def _write_rows(con: duckdb.DuckDBPyConnection, build: ReleaseBuild, overrides: list[Override], twins: set[str]) -> None:
+    """The build's rows, its state and the case twins (`TWINS_TABLE` holds `twins` alone afterwards)."""
     con.execute(f"delete from {TWINS_TABLE}")
-    _insert_tuples(con, TWINS_TABLE, sorted((key,) for key in twins), ("member_key",))
+    with Inserts(con) as inserts:
+        inserts.dicts("overrides", [asdict(o) for o in overrides])
+        inserts.dicts("releases", build.releases)
+        inserts.dicts("release_members", build.members)
+        inserts.dicts("release_exclusions", build.exclusions)
+        inserts.tuples(DIGESTS_TABLE, [row for row in build.digests if row[0] not in build.kept_rows], DIGEST_COLUMNS)
+        inserts.tuples(STATE_TABLE, build.state, STATE_COLUMNS)
+        inserts.tuples(CLAIMS_TABLE, sorted(build.claims.items()), ("arxiv_id", "member_key"))
+        inserts.tuples(LINEAGE_TABLE, build.lineage, LINEAGE_COLUMNS)
+        inserts.tuples(TWINS_TABLE, sorted((key,) for key in twins), ("member_key",))
 
 
 def rules_stored(con: duckdb.DuckDBPyConnection, rules: str) -> bool:
@@ -668,8 +666,8 @@ def _collector_paused() -> Iterator[None]:
 INSERT_ROWS = 50_000
 """Rows per insert: a chunk's text is bound at once, so a bounded chunk bounds the memory."""
 COLUMN_TYPES = (
-    "select column_name, data_type from duckdb_columns() where table_name = ? and database_name = current_database() "
-    "order by column_index"
+    "select table_name, column_name, data_type from duckdb_columns() "
+    "where database_name = current_database() and schema_name = current_schema() order by table_name, column_index"
 )
 INSERT_OBJECTS = (
     "insert into {table} ({columns}) select unnest(json_transform_strict(row_json, $structure)) "
@@ -690,59 +688,102 @@ _JSON_WITH_NAN = json.JSONEncoder(default=_iso_date, ensure_ascii=False, check_c
 null, while `json` writes `NaN` and `Infinity`, which DuckDB reads, so that they land as binding lands them."""
 
 
-def _insert_dicts(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object]]) -> None:
-    """Rows as dicts holding every column of `table` by name (the wide rows of the published tables), a few
-    inserts: as JSON text, one object a row, that DuckDB parses into the columns.
+class Inserts:
+    """Rows into tables of `con` as JSON text, a few statements per table, which a thread of their own sends to
+    DuckDB in the order given while this thread writes the next chunk's text.
 
-    Binding converts each value on its own, which costs most for wide rows of lists: 300,000 releases
-    6.6 s bound, 4.7 to 4.9 s as text encoded by `json`, 3.1 s encoded by orjson, in C, dates and times
-    included (docs/PERFORMANCE.md). `json_transform_strict` fails on a missing column or a value of the
-    wrong type, as binding would."""
-    if not rows:
-        return
-    types = _types(con, table)
-    statement = INSERT_OBJECTS.format(table=table, columns=", ".join(types))
-    structure = json.dumps(types)
-    floats = tuple(column for column, kind in types.items() if kind in _FLOAT_TYPES)
+    DuckDB parses and stores a chunk on one core without holding Python's lock, and orjson writes text on
+    the other: 300,000 releases 2.63 -> 2.04 s, the encoding hidden behind the insert (docs/PERFORMANCE.md).
+    One chunk at most waits for the sending thread, so memory stays a few chunks of text. Nothing else may
+    use `con` until the block ends. The first statement that fails stops the ones after it, and its error is
+    raised by the next `dicts` or `tuples`, or on leaving the block; if the block itself fails, what waits is
+    dropped (the caller's transaction rolls back) and the block's error stands."""
 
-    def text(row: Mapping[str, object]) -> str:
-        for column in floats:
-            value = row.get(column)  # a missing column fails in DuckDB, by name
-            if value is not None and not math.isfinite(value):
-                return _JSON_WITH_NAN(row)
-        return orjson.dumps(row).decode()
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self._types: dict[str, dict[str, str]] = {}
+        for table, column, kind in con.execute(COLUMN_TYPES).fetchall():  # before the thread shares `con`
+            # a JSON column's value is its text already: read as a string and cast on insert
+            self._types.setdefault(table, {})[column] = "VARCHAR" if kind == "JSON" else kind
+        self._chunks: queue.Queue[tuple[str, dict[str, object]] | None] = queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self._dropping = False
+        self._sender = threading.Thread(target=self._send, name="release-inserts", daemon=True)
 
-    for first in range(0, len(rows), INSERT_ROWS):
-        con.execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), "structure": structure})
+    def __enter__(self) -> Inserts:
+        self._sender.start()
+        return self
 
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: object) -> None:
+        self._dropping = error is not None
+        self._chunks.put(None)
+        self._sender.join()
+        if error is None and self._failure is not None:
+            raise self._failure
 
-def _insert_tuples(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]
-) -> None:
-    """Rows as tuples in the order of `columns` (the narrow rows of the build's state, millions of them with
-    no dict each), a few inserts: as JSON text, one array a row, each item parsed into its column as
-    `_insert_dicts` parses a row's keys. A tuple of another length than `columns` fails."""
-    if not rows:
-        return
-    types = _types(con, table)
-    values = ", ".join(f"json_transform_strict(row_json[{index}], $t{index})" for index in range(1, len(columns) + 1))
-    statement = INSERT_ARRAYS.format(table=table, columns=", ".join(columns), values=values)
-    structures = {f"t{index}": json.dumps(types[column]) for index, column in enumerate(columns, 1)}
-    floats = tuple(index for index, column in enumerate(columns) if types[column] in _FLOAT_TYPES)
+    def _send(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._failure is None and not self._dropping:
+                try:
+                    self._con.execute(*chunk)
+                except BaseException as failure:  # raised in the caller's thread
+                    self._failure = failure
 
-    def text(row: Sequence[object]) -> str:
-        if len(row) != len(columns):
-            raise ValueError(f"a row of {len(row)} values for the {len(columns)} columns {columns} of {table}")
-        for index in floats:
-            if row[index] is not None and not math.isfinite(row[index]):
-                return _JSON_WITH_NAN(row)
-        return orjson.dumps(row).decode()
+    def _execute(self, statement: str, parameters: dict[str, object]) -> None:
+        if self._failure is not None:
+            raise self._failure
+        self._chunks.put((statement, parameters))
 
-    for first in range(0, len(rows), INSERT_ROWS):
-        con.execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), **structures})
+    def _columns(self, table: str) -> dict[str, str]:
+        """`table`'s columns and the types `json_transform_strict` reads their values as."""
+        if table not in self._types:
+            raise ValueError(f"no table {table} in the database the inserts write to")
+        return self._types[table]
 
+    def dicts(self, table: str, rows: Sequence[Mapping[str, object]]) -> None:
+        """Rows as dicts holding every column of `table` by name (the wide rows of the published tables): one
+        object a row, that DuckDB parses into the columns.
 
-def _types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """`table`'s columns and the types `json_transform_strict` reads their values as: a JSON column's value is
-    its text already, read as a string and cast on insert."""
-    return {column: "VARCHAR" if kind == "JSON" else kind for column, kind in con.execute(COLUMN_TYPES, [table]).fetchall()}
+        Binding converts each value on its own, which costs most for wide rows of lists: 300,000 releases
+        6.6 s bound, 4.7 to 4.9 s as text encoded by `json`, 3.1 s encoded by orjson, in C, dates and times
+        included (docs/PERFORMANCE.md). `json_transform_strict` fails on a missing column or a value of the
+        wrong type, as binding would."""
+        if not rows:
+            return
+        types = self._columns(table)
+        statement = INSERT_OBJECTS.format(table=table, columns=", ".join(types))
+        structure = json.dumps(types)
+        floats = tuple(column for column, kind in types.items() if kind in _FLOAT_TYPES)
+
+        def text(row: Mapping[str, object]) -> str:
+            for column in floats:
+                value = row.get(column)  # a missing column fails in DuckDB, by name
+                if value is not None and not math.isfinite(value):
+                    return _JSON_WITH_NAN(row)
+            return orjson.dumps(row).decode()
+
+        for first in range(0, len(rows), INSERT_ROWS):
+            self._execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), "structure": structure})
+
+    def tuples(self, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]) -> None:
+        """Rows as tuples in the order of `columns` (the narrow rows of the build's state, millions of them with
+        no dict each): one array a row, each item parsed into its column as `dicts` parses a row's keys. A
+        tuple of another length than `columns` fails."""
+        if not rows:
+            return
+        types = self._columns(table)
+        values = ", ".join(f"json_transform_strict(row_json[{index}], $t{index})" for index in range(1, len(columns) + 1))
+        statement = INSERT_ARRAYS.format(table=table, columns=", ".join(columns), values=values)
+        structures = {f"t{index}": json.dumps(types[column]) for index, column in enumerate(columns, 1)}
+        floats = tuple(index for index, column in enumerate(columns) if types[column] in _FLOAT_TYPES)
+
+        def text(row: Sequence[object]) -> str:
+            if len(row) != len(columns):
+                raise ValueError(f"a row of {len(row)} values for the {len(columns)} columns {columns} of {table}")
+            for index in floats:
+                if row[index] is not None and not math.isfinite(row[index]):
+                    return _JSON_WITH_NAN(row)
+            return orjson.dumps(row).decode()
+
+        for first in range(0, len(rows), INSERT_ROWS):
+            self._execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), **structures})

@@ -1,15 +1,18 @@
-"""`transforms.build_releases._insert_dicts` and `_insert_tuples`, which send rows as JSON text: any number of
-columns, across chunks, every type of the release tables, as DuckDB's own binding lands them."""
+"""`transforms.build_releases.Inserts`, which sends rows as JSON text from a thread of its own: any number of
+columns, across chunks, every type of the release tables, as DuckDB's own binding lands them; and a failure,
+on either side of the thread, stops what follows it."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 import pytest
 
 from transforms import build_releases
-from transforms.build_releases import _insert_dicts, _insert_tuples
+from transforms.build_releases import Inserts
 
 
 @pytest.fixture
@@ -18,6 +21,16 @@ def con() -> duckdb.DuckDBPyConnection:
     connection.execute("create table wide (id varchar, day date, tags varchar[], score double)")
     connection.execute("create table narrow (id varchar)")
     return connection
+
+
+def _insert_dicts(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object]]) -> None:
+    with Inserts(con) as inserts:
+        inserts.dicts(table, rows)
+
+
+def _insert_tuples(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]) -> None:
+    with Inserts(con) as inserts:
+        inserts.tuples(table, rows, columns)
 
 
 ROWS = [(f"r{n}", date(2023, 1, 1 + n % 28), [f"t{n}"] if n % 3 else [], None if n % 5 == 0 else n / 2) for n in range(7)]
@@ -107,3 +120,34 @@ def test_a_value_of_the_wrong_type_fails_loudly(con: duckdb.DuckDBPyConnection, 
         else:
             _insert_tuples(con, "wide", [row], COLUMNS)
     assert con.execute("select count(*) from wide").fetchone() == (0,)
+
+
+def test_a_failing_chunk_stops_the_chunks_after_it(con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each statement commits on its own here (no transaction): the first chunk lands, the second fails in the
+    sending thread, and neither the third nor the other table's rows are sent after it."""
+    monkeypatch.setattr(build_releases, "INSERT_ROWS", 3)  # 7 rows: chunks of 3, 3 and 1
+    rows = [dict(zip(COLUMNS, row)) for row in ROWS]
+    rows[4]["day"] = "not a date"
+    with pytest.raises(duckdb.InvalidInputException, match="not a date"):
+        with Inserts(con) as inserts:
+            inserts.dicts("wide", rows)
+            inserts.tuples("narrow", [("later",)], ("id",))
+    assert con.execute("select id from wide order by id").fetchall() == [("r0",), ("r1",), ("r2",)]
+    assert con.execute("select count(*) from narrow").fetchone() == (0,)
+
+
+def test_a_failing_block_leaves_the_connection_free(con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block's own error stands, and the sending thread has ended before it reaches the caller, who may
+    roll back on the connection at once."""
+    monkeypatch.setattr(build_releases, "INSERT_ROWS", 3)
+    with pytest.raises(ValueError, match="values for the"):
+        with Inserts(con) as inserts:
+            inserts.tuples("wide", ROWS, COLUMNS)
+            inserts.tuples("narrow", [("a", "b")], ("id",))
+    assert not any(thread.name == "release-inserts" for thread in threading.enumerate())
+    assert con.execute("select count(*) from narrow").fetchone() == (0,)
+
+
+def test_a_table_the_database_lacks_is_named(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ValueError, match="no table missing"):
+        _insert_tuples(con, "missing", [("a",)], ("id",))
