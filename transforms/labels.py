@@ -108,11 +108,12 @@ def label_modality(members: Sequence[MemberFacts]) -> tuple[str, str]:
 def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     name = member.name.lower()
-    tags = sorted(set(map(str.lower, member.tags)))
-    words = " ".join([name, *tags])
-    code_word = CODE_WORDS.search(words) if CODE_CUE in words else None
-    if code_word:
-        out.append(("code", f"name or tag says {code_word.group(0)!r}"))
+    # Most members hold no cue: it is looked for in the tags joined by a NUL, which it cannot span, and only a member
+    # holding it has its words sorted (the reason quotes the first code word of the sorted words).
+    if CODE_CUE in name or CODE_CUE in "\x00".join(member.tags).lower():
+        code_word = CODE_WORDS.search(" ".join([name, *sorted(set(map(str.lower, member.tags)))]))
+        if code_word:
+            out.append(("code", f"name or tag says {code_word.group(0)!r}"))
     tasks = [part.strip().lower() for part in (member.task or "").split(",") if part.strip()]
     if tasks and all("code" in task for task in tasks):
         # a language model that also writes code lists code among other tasks; a code model lists only code
@@ -132,8 +133,8 @@ def _member_modalities(member: MemberFacts) -> list[tuple[str, str]]:
     if member.pipeline_tag in PIPELINE_MODALITY:
         out.append((PIPELINE_MODALITY[member.pipeline_tag], f"Hub pipeline_tag {member.pipeline_tag}"))
     else:
-        # records without pipeline_tag still carry the task among their tags
-        task_tag = next((tag for tag in tags if tag in PIPELINE_MODALITY), None)
+        # records without pipeline_tag still carry the task among their tags (the first of them in sorted order)
+        task_tag = min((tag for tag in map(str.lower, member.tags) if tag in PIPELINE_MODALITY), default=None)
         if task_tag:
             out.append((PIPELINE_MODALITY[task_tag], f"Hub tag {task_tag}"))
     return out

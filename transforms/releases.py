@@ -274,7 +274,7 @@ def build_releases(
     for cluster in clusters.values():
         if not any(m.can_stand_alone for m in cluster):
             continue
-        ordered = sorted(cluster, key=_priority)
+        ordered = sorted(cluster, key=_priority) if len(cluster) > 1 else cluster
         release_id = _release_id(ordered)
         released_on = min((m.released_on for m in ordered if m.released_on), default=None)
         # the frontier of its time counts only for a release with a compute figure (`label_quality_tier`)
@@ -717,6 +717,8 @@ def _evaluation_evidence(ordered: list[Member]) -> list[str]:
     release's members (the chat variant evaluated cleanly, say) lifts the mark for the release.
     """
     evidence = {kind for m in ordered for kind in m.evidence}
+    if not evidence:  # most releases: nothing to sort or lift
+        return []
     for version in ("v1", "v2"):
         entry, mark = f"open_llm_leaderboard_{version}", f"open_llm_leaderboard_{version}_merged_or_flagged"
         if any(entry in m.evidence and mark not in m.evidence for m in ordered):
@@ -750,6 +752,8 @@ def _release_id(ordered: list[Member]) -> str:
 
 def _identity(ordered: list[Member]) -> str:
     """What a release's id is derived from: its first Epoch row, else its first repo, else its paper."""
+    if len(ordered) == 1:  # most releases: its one member, whatever its source
+        return ordered[0].member_key
     for source in ("epoch", "huggingface", "arxiv"):
         keys = sorted(m.member_key for m in ordered if m.source == source)
         if keys:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from transforms.family import FamilyKeys, family_key
+from transforms.labels import label_modality
 from transforms.organizations import Registry, load_registry
 from transforms.releases import Member, Override, ReleaseOptions, _priority, build_releases
 
@@ -228,6 +229,24 @@ def test_labels_stay_in_their_vocabularies_and_every_label_has_a_reason(registry
     for release in build.releases:
         reasons = json.loads(release["label_reasons"])
         assert all(reasons[label] for label in ("org_type", "modality", "quality_tier"))
+
+
+@pytest.mark.parametrize(
+    ("tags", "pipeline_tag", "expected"),
+    [
+        # the code word of a tag whatever its case; of two, the first in the tags' sorted order
+        (["transformers", "base_model:bigcode/StarCoder2-3B"], "text-generation", ("code", "name or tag says 'starcoder'")),
+        (["StarCoder", "CodeGen"], None, ("code", "name or tag says 'codegen'")),
+        # no pipeline tag: the first task tag in sorted order, lower-cased
+        (["text-to-image", "Text-Generation", "diffusers"], None, ("text", "Hub tag text-generation")),
+        # the cue without a code word: an encoder and a decoder write no code
+        (["Encoder", "decoder"], None, ("other", "no domain, pipeline tag or name says which modality")),
+    ],
+)
+def test_a_repos_modality_comes_from_its_tags_when_its_name_says_nothing(
+    tags: list[str], pipeline_tag: str | None, expected: tuple[str, str]
+) -> None:
+    assert label_modality([hub("acme/foo-3b", "2024-01-01", tags=tags, pipeline_tag=pipeline_tag)]) == expected
 
 
 def test_notability_by_likes_tier_or_epoch(registry: Registry) -> None:
