@@ -24,11 +24,14 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def _insert_dicts(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object]]) -> None:
+    """One table's rows through the thread, as `_write_rows` sends each table's."""
     with Inserts(con) as inserts:
         inserts.dicts(table, rows)
 
 
-def _insert_tuples(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]) -> None:
+def _insert_tuples(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]
+) -> None:
     with Inserts(con) as inserts:
         inserts.tuples(table, rows, columns)
 
