@@ -732,6 +732,8 @@ class Inserts:
     def _execute(self, statement: str, parameters: dict[str, object]) -> None:
         if self._failure is not None:
             raise self._failure
+        if not self._sender.is_alive():  # no thread to take the chunk: the second would wait for ever
+            raise RuntimeError("rows given to Inserts outside its `with` block")
         self._chunks.put((statement, parameters))
 
     def _columns(self, table: str) -> dict[str, str]:

@@ -154,3 +154,14 @@ def test_a_failing_block_leaves_the_connection_free(con: duckdb.DuckDBPyConnecti
 def test_a_table_the_database_lacks_is_named(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(ValueError, match="no table missing"):
         _insert_tuples(con, "missing", [("a",)], ("id",))
+
+
+def test_rows_given_outside_the_block_fail_rather_than_wait(con: duckdb.DuckDBPyConnection) -> None:
+    inserts = Inserts(con)
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        inserts.tuples("narrow", [("early",)], ("id",))
+    with inserts:
+        inserts.tuples("narrow", [("inside",)], ("id",))
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        inserts.tuples("narrow", [("late",)], ("id",))
+    assert con.execute("select id from narrow").fetchall() == [("inside",)]
