@@ -696,8 +696,9 @@ class Inserts:
     the other: 300,000 releases 2.63 -> 2.04 s, the encoding hidden behind the insert (docs/PERFORMANCE.md).
     One chunk at most waits for the sending thread, so memory stays a few chunks of text. Nothing else may
     use `con` until the block ends. The first statement that fails stops the ones after it, and its error is
-    raised by the next `dicts` or `tuples`, or on leaving the block; if the block itself fails, what waits is
-    dropped (the caller's transaction rolls back) and the block's error stands."""
+    raised by the next `dicts` or `tuples`, or on leaving the block. If the block itself fails, or a Ctrl-C
+    arrives while it ends, the statement running is interrupted, what waits is dropped, and the thread has
+    ended before the error leaves the block (the caller's transaction then rolls back)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
@@ -715,11 +716,29 @@ class Inserts:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: object) -> None:
-        self._dropping = error is not None
-        self._chunks.put(None)
-        self._sender.join()
-        if error is None and self._failure is not None:
+        if error is not None:
+            self._stop()
+            return
+        try:
+            self._chunks.put(None)
+            self._sender.join()
+        except BaseException:  # interrupted (Ctrl-C) while the last chunks were sent
+            self._stop()
+            raise
+        if self._failure is not None:
             raise self._failure
+
+    def _stop(self) -> None:
+        """Drop what waits, interrupt the statement running and wait for the thread to end, whatever arrives
+        meanwhile: the caller rolls back next, on the connection the thread must have let go."""
+        self._dropping = True
+        self._con.interrupt()
+        while self._sender.is_alive():
+            try:
+                self._chunks.put(None, timeout=0.1)  # the thread takes chunks without sending them now
+                self._sender.join()
+            except (queue.Full, KeyboardInterrupt):
+                continue
 
     def _send(self) -> None:
         while (chunk := self._chunks.get()) is not None:

@@ -4,6 +4,7 @@ on either side of the thread, stops what follows it."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -139,16 +140,54 @@ def test_a_failing_chunk_stops_the_chunks_after_it(con: duckdb.DuckDBPyConnectio
     assert con.execute("select count(*) from narrow").fetchone() == (0,)
 
 
-def test_a_failing_block_leaves_the_connection_free(con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The block's own error stands, and the sending thread has ended before it reaches the caller, who may
-    roll back on the connection at once."""
+class _Held:
+    """The connection, with each insert held until the connection is interrupted (or 30 s pass): a statement still
+    running, and one waiting, when the block ends."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.released = threading.Event()
+
+    def execute(self, statement: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        if statement.startswith("insert"):
+            self.released.wait(30)
+        return self.con.execute(statement, parameters)
+
+    def interrupt(self) -> None:
+        self.released.set()
+
+
+def test_a_failing_block_stops_the_thread_before_its_error_leaves(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block's own error stands; the statement running is interrupted (here it lands once released), the
+    chunk waiting is dropped, and the thread has ended, so the caller may roll back on the connection at once."""
     monkeypatch.setattr(build_releases, "INSERT_ROWS", 3)
+    held = _Held(con)
     with pytest.raises(ValueError, match="values for the"):
-        with Inserts(con) as inserts:
-            inserts.tuples("wide", ROWS, COLUMNS)
+        with Inserts(held) as inserts:
+            inserts.tuples("wide", ROWS[:6], COLUMNS)  # the first chunk held, the second waiting
             inserts.tuples("narrow", [("a", "b")], ("id",))
+    assert held.released.is_set()
     assert not any(thread.name == "release-inserts" for thread in threading.enumerate())
-    assert con.execute("select count(*) from narrow").fetchone() == (0,)
+    assert con.execute("select count(*) from wide").fetchone() == (3,)
+
+
+def test_a_ctrl_c_while_the_block_ends_stops_the_thread_before_it_leaves(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leaving the block waits for the chunks sent; a Ctrl-C there interrupts the statement running, drops the
+    chunk waiting and ends the thread before the KeyboardInterrupt goes on."""
+    monkeypatch.setattr(build_releases, "INSERT_ROWS", 3)
+    held = _Held(con)
+    ctrl_c = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        with Inserts(held) as inserts:
+            inserts.tuples("wide", ROWS[:6], COLUMNS)  # the first chunk held, the second waiting
+            ctrl_c.start()
+    assert held.released.is_set()
+    assert not any(thread.name == "release-inserts" for thread in threading.enumerate())
+    assert con.execute("select count(*) from wide").fetchone() == (3,)
 
 
 def test_a_table_the_database_lacks_is_named(con: duckdb.DuckDBPyConnection) -> None:
