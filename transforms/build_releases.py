@@ -26,12 +26,13 @@ import queue
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -748,12 +749,17 @@ class Inserts:
                 except BaseException as failure:  # raised in the caller's thread
                     self._failure = failure
 
-    def _execute(self, statement: str, parameters: dict[str, object]) -> None:
-        if self._failure is not None:
-            raise self._failure
-        if not self._sender.is_alive():  # no thread to take the chunk: the second would wait for ever
-            raise RuntimeError("rows given to Inserts outside its `with` block")
-        self._chunks.put((statement, parameters))
+    def _send_rows(
+        self, statement: str, rows: Sequence[object], text: Callable[[Any], str], parameters: dict[str, object]
+    ) -> None:
+        """`statement` for each chunk of `rows`, bound as their `text` with `parameters`, handed to the thread."""
+        for first in range(0, len(rows), INSERT_ROWS):
+            chunk = list(map(text, rows[first : first + INSERT_ROWS]))
+            if self._failure is not None:
+                raise self._failure
+            if not self._sender.is_alive():  # no thread to take the chunk: the second would wait for ever
+                raise RuntimeError("rows given to Inserts outside its `with` block")
+            self._chunks.put((statement, {"rows": chunk, **parameters}))
 
     def _columns(self, table: str) -> dict[str, str]:
         """`table`'s columns and the types `json_transform_strict` reads their values as."""
@@ -783,8 +789,7 @@ class Inserts:
                     return _JSON_WITH_NAN(row)
             return orjson.dumps(row).decode()
 
-        for first in range(0, len(rows), INSERT_ROWS):
-            self._execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), "structure": structure})
+        self._send_rows(statement, rows, text, {"structure": structure})
 
     def tuples(self, table: str, rows: Sequence[Sequence[object]], columns: tuple[str, ...]) -> None:
         """Rows as tuples in the order of `columns` (the narrow rows of the build's state, millions of them with
@@ -806,5 +811,4 @@ class Inserts:
                     return _JSON_WITH_NAN(row)
             return orjson.dumps(row).decode()
 
-        for first in range(0, len(rows), INSERT_ROWS):
-            self._execute(statement, {"rows": list(map(text, rows[first : first + INSERT_ROWS])), **structures})
+        self._send_rows(statement, rows, text, structures)
