@@ -181,10 +181,15 @@ def test_a_ctrl_c_while_the_block_ends_stops_the_thread_before_it_leaves(
     monkeypatch.setattr(build_releases, "INSERT_ROWS", 3)
     held = _Held(con)
     ctrl_c = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt):
-        with Inserts(held) as inserts:
-            inserts.tuples("wide", ROWS[:6], COLUMNS)  # the first chunk held, the second waiting
-            ctrl_c.start()
+    # Python's own handler, as in a terminal: a shell starts a background job (`&`) with SIGINT ignored
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with Inserts(held) as inserts:
+                inserts.tuples("wide", ROWS[:6], COLUMNS)  # the first chunk held, the second waiting
+                ctrl_c.start()
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert held.released.is_set()
     assert not any(thread.name == "release-inserts" for thread in threading.enumerate())
     assert con.execute("select count(*) from wide").fetchone() == (3,)
