@@ -104,3 +104,21 @@ def test_the_prefilter_spares_python_most_papers_that_announce_nothing(
     total, by_sql, by_python = (int(group.replace(",", "")) for group in counts.groups())
     assert total == len(general) == by_sql + by_python
     assert by_sql > by_python  # a general day of arXiv: most papers announce no model
+
+
+def test_the_joined_candidate_pattern_matches_where_one_of_its_patterns_does() -> None:
+    """`CANDIDATE_PATTERN` is one search for the three patterns: on every real text, and on texts each of them
+    alone matches, it finds what one of them finds. A flag that leaks out of one pattern into the next (a bare
+    `(?i)`) would make `, our` after a lower-case word match."""
+    crafted = ["We introduce Foo, a model", "Foo-7B, our newest model", "a model called Foo here",
+               "In our results, our method wins", "We propose Foo", "WE INTRODUCE FOO"]
+    texts = [f"{title or ''} {abstract or ''}" for _, title, abstract, _, _ in corpus()] + crafted
+    con = duckdb.connect()
+    separately, joined = zip(*con.execute(
+        "select list_bool_or([regexp_matches(text, pattern) for pattern in $patterns]), regexp_matches(text, $joined) "
+        "from (select unnest($texts) as text)",
+        {"patterns": list(arxiv_facts.CANDIDATE_PATTERNS), "joined": arxiv_facts.CANDIDATE_PATTERN, "texts": texts},
+    ).fetchall())
+    assert list(joined) == list(separately)
+    assert list(joined[-len(crafted):]) == [True, True, True, False, False, True]
+    assert 0 < sum(joined) < len(texts)
