@@ -10,6 +10,7 @@ so a rule fix reaches history without refetching. The table starts with `_`, so 
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -18,6 +19,7 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import duckdb
+import orjson
 
 from transforms import model_papers
 from transforms.model_papers import classify_paper, find_links
@@ -30,6 +32,16 @@ MOJIBAKE_MARKERS = frozenset("ÃÂÄÅÆÐÑØâ")
 """First characters of UTF-8 multi-byte sequences read as Latin-1 or Windows-1252 (`Ã¼` for `ü`)."""
 BATCH = 20_000
 FACT_COLUMNS = ("authors", "code_urls", "hf_urls", "is_model_paper", "announced_models", "model_evidence")
+FACT_STRUCTURE = json.dumps({
+    "content_hash": "VARCHAR", "authors": "VARCHAR[]", "code_urls": "VARCHAR[]", "hf_urls": "VARCHAR[]",
+    "is_model_paper": "BOOLEAN", "announced_models": "VARCHAR[]", "model_evidence": "VARCHAR",
+})
+"""A paper's facts as `classify_rows` writes them, for `json_transform_strict`: a missing or mistyped field fails."""
+STORE_FACTS = f"""
+insert into {FACTS_TABLE} (content_hash, rules, {", ".join(FACT_COLUMNS)})
+select content_hash, $rules, {", ".join(FACT_COLUMNS)}
+from (select unnest(json_transform_strict(facts, $structure)) from (select unnest($facts) as facts))
+"""
 
 RULES_VERSION = source_digest(model_papers, sys.modules[__name__])[:16]
 """The rules' source, digested: any edit to them invalidates every stored verdict."""
@@ -205,19 +217,16 @@ def _classify_batches(con: duckdb.DuckDBPyConnection, batches: int, processes: i
     """
     if processes <= 1:
         for batch in range(batches):
-            rows = _batch_rows(con, batch)
-            _store_facts(con, rows, classify_rows(rows))
+            _store_facts(con, classify_rows(_batch_rows(con, batch)))
         return
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        waiting: deque[tuple[list[tuple], Future[list[dict[str, object]]]]] = deque()
+        waiting: deque[Future[list[str]]] = deque()
         for batch in range(batches):
-            rows = _batch_rows(con, batch)
-            waiting.append((rows, pool.submit(classify_rows, rows)))
+            waiting.append(pool.submit(classify_rows, _batch_rows(con, batch)))
             if len(waiting) > processes:
-                rows, facts = waiting.popleft()
-                _store_facts(con, rows, facts.result())
-        for rows, facts in waiting:
-            _store_facts(con, rows, facts.result())
+                _store_facts(con, waiting.popleft().result())
+        for facts in waiting:
+            _store_facts(con, facts.result())
 
 
 def _cores() -> int:
@@ -233,16 +242,15 @@ def _batch_rows(con: duckdb.DuckDBPyConnection, batch: int) -> list[tuple]:
     ).fetchall()
 
 
-def classify_rows(rows: list[tuple]) -> list[dict[str, object]]:
-    """`paper_facts` of each (content_hash, title, abstract, comment, authors) row; what a process runs."""
-    return [paper_facts(title, abstract, comment, authors) for _, title, abstract, comment, authors in rows]
+def classify_rows(rows: list[tuple]) -> list[str]:
+    """`paper_facts` of each (content_hash, title, abstract, comment, authors) row, with its hash, as JSON text: what
+    a process runs. Text is what costs least to send back and to insert (`_store_facts`): the process that
+    stores the facts shares the cores with the ones that compute them."""
+    return [
+        orjson.dumps({"content_hash": content_hash, **paper_facts(title, abstract, comment, authors)}).decode()
+        for content_hash, title, abstract, comment, authors in rows
+    ]
 
 
-def _store_facts(con: duckdb.DuckDBPyConnection, rows: list[tuple], facts: list[dict[str, object]]) -> None:
-    con.execute(
-        f"insert into {FACTS_TABLE} select unnest($hashes), $rules, unnest($authors::varchar[][]), "
-        "unnest($code_urls::varchar[][]), unnest($hf_urls::varchar[][]), unnest($is_model_paper::boolean[]), "
-        "unnest($announced_models::varchar[][]), unnest($model_evidence::varchar[])",
-        {"hashes": [row[0] for row in rows], "rules": RULES_VERSION,
-         **{name: [fact[name] for fact in facts] for name in FACT_COLUMNS}},
-    )
+def _store_facts(con: duckdb.DuckDBPyConnection, facts: list[str]) -> None:
+    con.execute(STORE_FACTS, {"facts": facts, "rules": RULES_VERSION, "structure": FACT_STRUCTURE})
