@@ -268,7 +268,7 @@ def build_releases(
         arxiv_of[key].append(arxiv_id)
     previous = dict(previous or {}) if surroundings else previous or {}  # surroundings add the dependents
     releases: list[dict[str, object]] = []
-    member_rows: list[dict[str, object]] = []
+    assembled_members: list[tuple[str, list[dict[str, object]]]] = []  # each assembled release's member rows
     release_of: dict[str, dict[str, object]] = {}
     cluster_digests: dict[str, str | None] = {}
     reused: set[str] = set()
@@ -289,7 +289,7 @@ def build_releases(
             reused.add(release_id)
         else:
             release = _assemble(release_id, ordered, registry, arxiv_of, frontier, options, family_keys)
-            member_rows.extend(_member_rows(release_id, ordered))
+            assembled_members.append((release_id, _member_rows(release_id, ordered)))
         releases.append(release)
         for member in ordered:
             release_of[member.member_key.lower()] = release
@@ -329,9 +329,11 @@ def build_releases(
         release["label_reasons"] = _REASONS_JSON(release["label_reasons"])
         release.pop("_members")
     written.sort(key=itemgetter("release_id"))
-    # By (release, member) in two stable sorts: of strings, 3.5 s for 1.9 million rows against 5.7 s of tuples.
-    member_rows.sort(key=itemgetter("member_key"))
-    member_rows.sort(key=itemgetter("release_id"))
+    # By (release, member): the releases by id, then the members of the few with several (2.8 -> 1.8 s for
+    # 1.7 million releases, against two stable sorts of the 1.9 million rows by member, then by release).
+    assembled_members.sort(key=itemgetter(0))
+    member_rows = [row for _, own in assembled_members
+                   for row in (own if len(own) == 1 else sorted(own, key=itemgetter("member_key")))]
     digests.sort()
     state = [
         (m.member_key, m.source, m.content_digest, m.training_compute_flop is not None, groups.find(m.member_key),
