@@ -31,17 +31,26 @@ FACTS_TABLE = "_arxiv_paper_facts"
 MOJIBAKE_MARKERS = frozenset("ÃÂÄÅÆÐÑØâ")
 """First characters of UTF-8 multi-byte sequences read as Latin-1 or Windows-1252 (`Ã¼` for `ü`)."""
 BATCH = 20_000
-FACT_COLUMNS = ("authors", "code_urls", "hf_urls", "is_model_paper", "announced_models", "model_evidence")
-FACT_STRUCTURE = json.dumps({
-    "content_hash": "VARCHAR", "authors": "VARCHAR[]", "code_urls": "VARCHAR[]", "hf_urls": "VARCHAR[]",
-    "is_model_paper": "BOOLEAN", "announced_models": "VARCHAR[]", "model_evidence": "VARCHAR",
-})
-"""A paper's facts as `classify_rows` writes them, for `json_transform_strict`: a missing or mistyped field fails."""
+FACT_DEFINITIONS = {
+    "authors": "varchar[]", "code_urls": "varchar[]", "hf_urls": "varchar[]", "is_model_paper": "boolean not null",
+    "announced_models": "varchar[]", "model_evidence": "varchar",
+}
+FACT_COLUMNS = tuple(FACT_DEFINITIONS)
+CREATE_FACTS = f"""
+create table if not exists {FACTS_TABLE} (content_hash varchar not null, rules varchar not null,
+    {", ".join(f"{column} {definition}" for column, definition in FACT_DEFINITIONS.items())},
+    primary key (content_hash, rules))
+"""
 STORE_FACTS = f"""
 insert into {FACTS_TABLE} (content_hash, rules, {", ".join(FACT_COLUMNS)})
 select content_hash, $rules, {", ".join(FACT_COLUMNS)}
 from (select unnest(json_transform_strict(facts, $structure)) from (select unnest($facts) as facts))
 """
+FACT_STRUCTURE = json.dumps({
+    "content_hash": "varchar",
+    **{column: definition.removesuffix(" not null") for column, definition in FACT_DEFINITIONS.items()},
+})
+"""A paper's facts as `classify_rows` writes them, for `json_transform_strict`: a missing or mistyped field fails."""
 
 RULES_VERSION = source_digest(model_papers, sys.modules[__name__])[:16]
 """The rules' source, digested: any edit to them invalidates every stored verdict."""
@@ -175,11 +184,7 @@ def build_paper_facts(con: duckdb.DuckDBPyConnection, *, processes: int | None =
     only the rest go through the Python rules, which cost about half a millisecond a paper: in
     batches, on `processes` processes (default: one per core) when there is more than one batch.
     """
-    con.execute(
-        f"create table if not exists {FACTS_TABLE} (content_hash varchar not null, rules varchar not null, "
-        "authors varchar[], code_urls varchar[], hf_urls varchar[], is_model_paper boolean not null, "
-        "announced_models varchar[], model_evidence varchar, primary key (content_hash, rules))"
-    )
+    con.execute(CREATE_FACTS)
     con.execute(f"delete from {FACTS_TABLE} where rules <> ?", [RULES_VERSION])
     con.execute(_TODO_SQL, {
         "plain": PLAIN_TEXT, "mojibake": MOJIBAKE_SQL, "link_cue": LINK_CUE_SQL, "candidate": CANDIDATE_PATTERN,

@@ -113,12 +113,12 @@ def test_the_joined_candidate_pattern_matches_where_one_of_its_patterns_does() -
     crafted = ["We introduce Foo, a model", "Foo-7B, our newest model", "a model called Foo here",
                "In our results, our method wins", "We propose Foo", "WE INTRODUCE FOO"]
     texts = [f"{title or ''} {abstract or ''}" for _, title, abstract, _, _ in corpus()] + crafted
-    con = duckdb.connect()
-    separately, joined = zip(*con.execute(
-        "select list_bool_or([regexp_matches(text, pattern) for pattern in $patterns]), regexp_matches(text, $joined) "
-        "from (select unnest($texts) as text)",
-        {"patterns": list(arxiv_facts.CANDIDATE_PATTERNS), "joined": arxiv_facts.CANDIDATE_PATTERN, "texts": texts},
-    ).fetchall())
+    with duckdb.connect() as con:
+        separately, joined = zip(*con.execute(
+            "select list_bool_or([regexp_matches(text, pattern) for pattern in $patterns]), "
+            "regexp_matches(text, $joined) from (select unnest($texts) as text)",
+            {"patterns": list(arxiv_facts.CANDIDATE_PATTERNS), "joined": arxiv_facts.CANDIDATE_PATTERN, "texts": texts},
+        ).fetchall())
     assert list(joined) == list(separately)
     assert list(joined[-len(crafted):]) == [True, True, True, False, False, True]
     assert 0 < sum(joined) < len(texts)
