@@ -1,9 +1,11 @@
-"""`name_tokens` splits and keeps in C what the patterns it replaced split and kept.
+"""`name_tokens`, `display_family` and `is_conversion` give what their plainer forms gave.
 
-The reference below is `name_tokens` as the patterns wrote it: split on `[\\s\\-_/:,]+`, then each piece
-through the version and letter-digit patterns and the dropped-word test. Checked on every model name of
-the fixtures (Epoch's and the Hub's), their upper-cased copies, and generated names mixing separators,
-digits and letters that Unicode treats specially: other spaces and digits, `İ`, `ı`, `ſ`, the Kelvin sign.
+The references below are those forms: `name_tokens` as the patterns wrote it (split on `[\\s\\-_/:,]+`, then
+each piece through the version and letter-digit patterns and the dropped-word test); `display_family` testing
+every word for a size; `is_conversion` testing every tag. Names: every model name of the fixtures (Epoch's and
+the Hub's), their upper-cased copies, and generated names mixing separators, digits and letters that Unicode
+treats specially: other spaces and digits, `İ`, `ı`, `ſ`, the Kelvin sign. Tags: every tag list of the Hub
+fixtures and crafted ones holding the tests' words where they must not count.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from transforms.family import (
     _LETTER_DIGIT,
     _PARENTHESES,
     _VERSION_PREFIX,
+    _WORDS_AND_SEPARATORS,
+    CONVERSION_LIBRARIES,
+    CONVERSION_MARKERS,
     FORMAT_WORDS,
     SIZE_TOKEN,
     VARIANT_WORDS,
     _is_dropped,
+    display_family,
+    is_conversion,
     name_tokens,
 )
 
@@ -92,3 +99,56 @@ def test_dropped_words_are_the_patterns_dropped_words() -> None:
     pieces = {piece.strip(".") for name in names() for piece in SEPARATORS.split(name.lower())}
     pieces |= VARIANT_WORDS | FORMAT_WORDS | {"7b", "1.5b", "8x7b", "a22b", "e4b", "32k", "7B", "\u0661b"}
     assert [piece for piece in pieces if _is_dropped(piece) != reference_dropped(piece)] == []
+
+
+def reference_display_family(name: str) -> str:
+    """`display_family` testing every word for a size."""
+    pieces = _WORDS_AND_SEPARATORS.split(_PARENTHESES.sub(" ", name.split("/")[-1]).strip())
+    kept: list[str] = []
+    for index in range(0, len(pieces), 2):
+        word = pieces[index]
+        if not word or _is_dropped(word.lower().strip(".")):
+            continue
+        if kept:
+            kept.append(pieces[index - 1])
+        kept.append(word)
+    return "".join(kept).strip() or name.strip()
+
+
+def test_display_family_equals_the_word_by_word_test_on_every_name() -> None:
+    assert display_family("Llama 2-70B (chat)") == "Llama 2"
+    assert [name for name in names() if display_family(name) != reference_display_family(name)] == []
+
+
+def reference_is_conversion(repo_id: str, tags: list[str], library_name: str | None) -> str | None:
+    """`is_conversion` testing every tag."""
+    if any(tag.startswith("base_model:quantized:") for tag in tags):
+        return "quantized re-upload (base_model:quantized relation)"
+    if library_name and library_name.lower() in CONVERSION_LIBRARIES:
+        return f"{library_name} conversion"
+    lowered_tags = {tag.lower() for tag in tags}
+    for marker in ("gguf", "gptq", "awq", "exl2", "mlx"):
+        if marker in lowered_tags:
+            return f"{marker.upper()} conversion (tag {marker})"
+    match = CONVERSION_MARKERS.search(repo_id.split("/")[-1])
+    return f"{match.group(1).upper()} conversion (name)" if match else None
+
+
+CRAFTED_TAGS = [
+    [], ["GGUF"], ["AWQ", "gptq"], ["gguf-my-repo"], ["not-gguf"], ["mlx-community"], ["Exl2"],
+    ["license:mit", "base_model:quantized:meta-llama/Llama-2-7b-hf"], ["x base_model:quantized:y"],
+    ["base_model:finetune:a/b", "base_model:quantized"], ["a\x00base_model:quantized:b"], ["g\x00guf"], ["gg", "uf"],
+    ["\u0130gguf"], ["MLX", "base_model:adapter:a/b"],
+]
+
+
+def test_is_conversion_equals_the_tag_by_tag_test_on_every_tag_list() -> None:
+    cases = [(model["id"], model.get("tags") or [], model.get("library_name"))
+             for path in sorted((FIXTURES / "huggingface").glob("*.json"))
+             for model in json.loads(path.read_text("utf-8")) if "id" in model]
+    assert sum(bool(tags) for _, tags, _ in cases) > 40
+    cases += [(repo, tags, library) for tags in CRAFTED_TAGS for repo in ("org/model-7b", "org/model-Q4_K_M")
+              for library in (None, "transformers", "MLX")]
+    found = {is_conversion(*case) for case in cases}
+    assert {"quantized re-upload (base_model:quantized relation)", "GGUF conversion (tag gguf)", None} <= found
+    assert [case for case in cases if is_conversion(*case) != reference_is_conversion(*case)] == []
