@@ -823,11 +823,12 @@ def _family_index(
 ) -> dict[str, _Family]:
     """The releases of `families`, oldest first, by family key.
 
-    Only the families a base is looked up in: no lineage reads another, and the full-size benchmark's 1.7
-    million releases are nearly all alone in a family of their own, each a `_Family` to make and fill."""
+    Only the families a base is looked up in: no lineage reads another, and nearly every other family holds one
+    release, each a `_Family` to make and fill (the full-size benchmark: 1,654,239 of 1,668,999 families hold one,
+    its bases name 417 of them)."""
     index: dict[str, _Family] = defaultdict(_Family)
     in_families = [release for release in releases if not families.isdisjoint(keys_of[release["release_id"]])]
-    # By (date, id) in two stable sorts: of strings, then of numbers, 2.1 s for 1.7 million against 3.4 s of tuples.
+    # By (date, id) in two stable sorts: of strings, then of numbers, cheaper than one sort of tuples.
     in_families.sort(key=itemgetter("release_id"))
     in_families.sort(key=lambda r: (r["released_on"] or date.max).toordinal())
     for release in in_families:
