@@ -434,9 +434,9 @@ def link_tokens(
 
     `r:<member key>`: a Hub repo it links (Papers With Code); `a:<arXiv id>`: a paper it is the model or
     the record of (not one it only cites: a derivative's, or one cited by more Hub authors than
-    `max_hub_authors_per_paper`, which `author_count` counts); `f:<organization> <family key>`, last and at
-    most one: the family it is a variant in. `_link_identifiers` and `_link_families` group by these and
-    only these, so the members a change can regroup are those sharing a token with it."""
+    `max_hub_authors_per_paper`, which `author_count` counts); `f:<organization> <family key>`: the
+    family it is a variant in. `_link_identifiers` and `_link_families` group by these and only these,
+    so the members a change can regroup are those sharing a token with it."""
     if member.member_key in split:
         return []
     tokens = ["r:hf:" + repo for repo in member.linked_hf_repos]
@@ -566,9 +566,9 @@ def _link_families(kept: list[Member], groups: _UnionFind, tokens: dict[str, lis
     """Union variants: same organization, same family (an `f:` link token), published within the window of the first."""
     families: dict[str, list[Member]] = defaultdict(list)
     for member in kept:
-        own = tokens[member.member_key]
-        if own and own[-1][0] == "f":  # a member's one family token comes last (`link_tokens`)
-            families[own[-1]].append(member)
+        for token in tokens[member.member_key]:
+            if token[0] == "f":
+                families[token].append(member)
     for family_members in families.values():
         if len(family_members) == 1:  # most families at Hub scale: nothing to link
             continue
